@@ -1,0 +1,66 @@
+"""Flag types and flags shared by every command (``--out``, ``--seed``, ``--device``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def add_common(parser: argparse.ArgumentParser, out: str | None, defaults: bool = True) -> None:
+    """Add ``--out DIR``, ``--seed`` and ``--device``.
+
+    With ``defaults=False`` the flags default to None, so a command can tell which were given.
+    """
+    parser.add_argument("--out", default=out, metavar="DIR", help=f"output folder (default: {out})")
+    parser.add_argument(
+        "--seed",
+        type=nonnegative_int,
+        default=0 if defaults else None,
+        help="random seed (default: 0)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto" if defaults else None,
+        help="auto = CUDA when available (default: auto)",
+    )
+
+
+def print_json(obj: Any) -> None:
+    """Print one JSON object on stdout."""
+    print(json.dumps(obj, sort_keys=False))

@@ -1,0 +1,146 @@
+"""``deepgen vae``: train the SPEC §1 VAE; ``deepgen vae eval``: estimate log p(x)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+
+from deepgen.cli.common import add_common, positive_float, positive_int, print_json
+from deepgen.data import DATASETS
+from deepgen.errors import CheckpointError, ConfigError
+from deepgen.vae.experiment import VAERunConfig, evaluate_checkpoint, run_vae
+
+_RUN_FIELDS = {f.name for f in fields(VAERunConfig)}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``vae`` command and its ``eval`` sub-command."""
+    p = subparsers.add_parser(
+        "vae",
+        help="train the VAE of SPEC §1 (the main job) and write its report",
+        description="Train the Kingma & Welling VAE on binarized MNIST 14×14 and write the "
+        "four plots, report.html, metrics.json, config.json and checkpoint.pt into --out.",
+    )
+    d = VAERunConfig()
+    # Defaults are None so that --resume can tell which flags were given.
+    p.add_argument("--updates", type=positive_int, help=f"weight updates (default {d.updates})")
+    p.add_argument(
+        "--batch-size", type=positive_int, help=f"minibatch size (default {d.batch_size})"
+    )
+    p.add_argument("--lr", type=positive_float, help=f"Adam learning rate (default {d.lr})")
+    p.add_argument(
+        "--samples", type=positive_int, help=f"L (ELBO) or K (IWAE) samples (default {d.samples})"
+    )
+    p.add_argument("--objective", choices=("elbo", "iwae"), help="default elbo")
+    p.add_argument("--hidden", type=positive_int, help=f"hidden units (default {d.hidden})")
+    p.add_argument("--z-dim", type=positive_int, help=f"latent size (default {d.z_dim})")
+    p.add_argument("--data", choices=DATASETS, help=f"data set (default {d.data})")
+    p.add_argument(
+        "--data-dir", metavar="DIR", help="folder of the raw files (mnist28, binarized-mnist)"
+    )
+    p.add_argument(
+        "--val-every", type=positive_int, help=f"validate every N updates (default {d.val_every})"
+    )
+    p.add_argument(
+        "--val-images",
+        type=positive_int,
+        help=f"held-out images per validation (default {d.val_images})",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        help=f"checkpoint every N updates (default {d.checkpoint_every})",
+    )
+    p.add_argument(
+        "--eval-k",
+        type=positive_int,
+        help=f"importance samples for the final log p(x) estimate (default {d.eval_k})",
+    )
+    add_common(p, out="runs/vae", defaults=False)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    p.set_defaults(func=_train)
+
+    sub = p.add_subparsers(dest="vae_command", metavar="{eval}")
+    e = sub.add_parser(
+        "eval",
+        help="importance-sampled log p(x) of a trained VAE",
+        description="Estimate log p(x) = log E_q[p(x, z)/q(z|x)] with K importance samples per "
+        "image on a split, with its standard error.",
+    )
+    e.add_argument("--checkpoint", required=True, metavar="FILE", help="checkpoint.pt of a run")
+    e.add_argument("--k", type=positive_int, default=5000, help="samples per image (default 5000)")
+    e.add_argument("--split", choices=("train", "val", "test"), default="test")
+    e.add_argument("--limit", type=positive_int, help="only the first N images of the split")
+    e.add_argument("--data-dir", metavar="DIR", help="folder of the raw files, if the run used one")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=_eval)
+
+
+def _config_from_args(args: argparse.Namespace) -> VAERunConfig:
+    given = {k: v for k, v in vars(args).items() if k in _RUN_FIELDS and v is not None}
+    if not args.resume:
+        return VAERunConfig(**given)
+    config_file = Path(args.out) / "config.json"
+    if not config_file.is_file():
+        raise CheckpointError(f"--resume: no run to resume in {args.out} ({config_file} missing)")
+    try:
+        saved = json.loads(config_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{config_file} is corrupt: {exc.msg}") from None
+    fixed = VAERunConfig(**saved).identity()
+    clashes = [
+        f"--{k.replace('_', '-')} {given[k]} (the run has {fixed[k]})"
+        for k in given
+        if k in fixed and given[k] != fixed[k]
+    ]
+    if clashes:
+        raise ConfigError(
+            "--resume continues the run as configured; these flags differ: " + ", ".join(clashes)
+        )
+    return VAERunConfig(**{**saved, **given})
+
+
+def _train(args: argparse.Namespace) -> int:
+    if args.vae_command is not None:  # pragma: no cover - argparse routes sub-commands itself
+        raise ConfigError(f"unknown vae command {args.vae_command}")
+    cfg = _config_from_args(args)
+    metrics = run_vae(cfg, args.out, resume=args.resume, quiet=args.quiet)
+    if not args.quiet:
+        out = Path(args.out)
+        print(
+            f"VAE on {cfg.data}: {metrics['updates']} updates in {metrics['wall_seconds']:.1f} s "
+            f"({metrics['updates_per_second']:.0f} updates/s)\n"
+            f"  validation ELBO {metrics['val_elbo']:.2f} nats/image "
+            f"(rec {metrics['val_rec']:.2f}, KL {metrics['val_kl']:.2f}); "
+            f"log p(x) ≈ {metrics['val_loglik_iwae']:.2f} ± {metrics['val_loglik_iwae_stderr']:.2f}"
+            f" (K={metrics['iwae_k']})\n"
+            f"  report: {(out / 'report.html').resolve()}"
+        )
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    result = evaluate_checkpoint(
+        args.checkpoint,
+        k=args.k,
+        split=args.split,
+        device=args.device,
+        data_dir=args.data_dir,
+        seed=args.seed,
+        limit=args.limit,
+    )
+    if args.json:
+        print_json(result)
+    else:
+        print(
+            f"log p(x) on {result['data']} {result['split']} ({result['images']} images, "
+            f"K={result['k']}): {result['log_px']:.3f} ± {result['stderr']:.3f} nats/image "
+            f"(standard error across images; mean Monte Carlo s.e. {result['mc_stderr']:.3f}); "
+            f"ELBO {result['elbo']:.3f}"
+        )
+    return 0

@@ -1,0 +1,159 @@
+"""The VAE of Kingma & Welling (2013), Section 3 setup, with a Bernoulli decoder.
+
+Encoder x → (μ, log σ²): Linear(D, H) → tanh → Linear(H, 2Z).  Decoder z → logits:
+Linear(Z, H) → tanh → Linear(H, D); the pixel means are y = σ(logits).
+
+Objective (maximised), per example:
+  ELBO(x) = (1/L) Σ_l log p(x | z_l) − KL(q(z | x) ‖ N(0, I)),  z_l = μ + σ ∘ ε_l,
+with the closed-form KL; or the IWAE bound L_K = log (1/K) Σ_k p(x, z_k) / q(z_k | x).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from deepgen.bounds import iwae_bound
+from deepgen.distributions import (
+    DiagonalNormal,
+    bernoulli_log_likelihood,
+    kl_standard_normal,
+)
+from deepgen.errors import ConfigError, ShapeError
+from deepgen.nn import mlp
+
+Objective = Literal["elbo", "iwae"]
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Architecture and objective. Defaults are SPEC §1: 196 → 128 → 8 latents, L = 2."""
+
+    x_dim: int = 196
+    hidden: int = 128
+    z_dim: int = 8
+    activation: str = "tanh"
+    objective: Objective = "elbo"
+    samples: int = 2  # L for the ELBO, K for the IWAE objective
+
+    def __post_init__(self) -> None:
+        for name in ("x_dim", "hidden", "z_dim", "samples"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"VAE {name} must be >= 1, got {getattr(self, name)}")
+        if self.objective not in ("elbo", "iwae"):
+            raise ConfigError(f"unknown objective {self.objective!r}; choose 'elbo' or 'iwae'")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-serialisable)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ElboTerms:
+    """Per-example terms of the ELBO: reconstruction E_q[log p(x|z)] and KL(q ‖ p)."""
+
+    rec: Tensor  # [batch]
+    kl: Tensor  # [batch]
+
+    @property
+    def elbo(self) -> Tensor:
+        """ELBO = rec − KL, per example."""
+        return self.rec - self.kl
+
+
+class VAE(nn.Module):
+    """Gaussian encoder, Bernoulli decoder, standard normal prior."""
+
+    def __init__(self, config: VAEConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or VAEConfig()
+        c = self.config
+        self.encoder = mlp([c.x_dim, c.hidden, 2 * c.z_dim], c.activation)
+        self.decoder = mlp([c.z_dim, c.hidden, c.x_dim], c.activation)
+
+    # --- the two networks -------------------------------------------------------------------
+    def encode(self, x: Tensor) -> DiagonalNormal:
+        """q(z | x) = N(μ(x), diag σ²(x)); the encoder predicts log σ², so it is unconstrained."""
+        self._check_input(x)
+        loc, log_var = self.encoder(x).chunk(2, dim=-1)
+        return DiagonalNormal(loc, log_var)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Logits of the D Bernoulli pixels; the means are their sigmoid."""
+        if z.shape[-1] != self.config.z_dim:
+            raise ShapeError(
+                f"expected latents with {self.config.z_dim} features, got {z.shape[-1]}"
+            )
+        return self.decoder(z)
+
+    # --- objectives -------------------------------------------------------------------------
+    def elbo_terms(
+        self,
+        x: Tensor,
+        samples: int | None = None,
+        generator: torch.Generator | None = None,
+        validate: bool = True,
+    ) -> ElboTerms:
+        """Reconstruction term averaged over L reparameterized samples, and the closed-form KL."""
+        n = samples or self.config.samples
+        q = self.encode(x)
+        z = q.rsample_with((n,), generator)  # [L, batch, Z]
+        rec = bernoulli_log_likelihood(self.decode(z), x, validate=validate).mean(0)
+        return ElboTerms(rec=rec, kl=kl_standard_normal(q.loc, q.log_var))
+
+    def log_weights(
+        self, x: Tensor, k: int, generator: torch.Generator | None = None, validate: bool = True
+    ) -> Tensor:
+        """log w_k = log p(x | z_k) + log N(z_k; 0, I) − log q(z_k | x), z_k ~ q: [K, batch]."""
+        q = self.encode(x)
+        z = q.rsample_with((k,), generator)
+        log_px_z = bernoulli_log_likelihood(self.decode(z), x, validate=validate)
+        prior = DiagonalNormal(torch.zeros_like(q.loc), torch.zeros_like(q.log_var))
+        return log_px_z + prior.log_prob(z) - q.log_prob(z)
+
+    def iwae(
+        self, x: Tensor, k: int, generator: torch.Generator | None = None, validate: bool = True
+    ) -> Tensor:
+        """The importance-weighted bound L_K per example (one K-sample estimate)."""
+        return iwae_bound(self.log_weights(x, k, generator, validate))
+
+    def loss(
+        self, x: Tensor, generator: torch.Generator | None = None, validate: bool = True
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Minibatch loss (the negated objective, averaged) and detached per-batch statistics."""
+        if self.config.objective == "iwae":
+            bound = self.iwae(x, self.config.samples, generator, validate)
+            with torch.no_grad():
+                q = self.encode(x)
+                kl = kl_standard_normal(q.loc, q.log_var).mean()
+            objective = bound.mean()
+            stats = {"objective": objective.detach(), "kl": kl}
+            return -objective, stats
+        terms = self.elbo_terms(x, generator=generator, validate=validate)
+        rec, kl = terms.rec.mean(), terms.kl.mean()
+        objective = rec - kl
+        stats = {"objective": objective.detach(), "rec": rec.detach(), "kl": kl.detach()}
+        return -objective, stats
+
+    # --- using the model --------------------------------------------------------------------
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """Pixel means σ(decoder(μ(x))): encode, take the posterior mean, decode."""
+        return torch.sigmoid(self.decode(self.encode(x).loc))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Pixel means of n images decoded from z ~ N(0, I)."""
+        p = next(self.parameters())
+        z = torch.randn(n, self.config.z_dim, generator=generator, device=p.device, dtype=p.dtype)
+        return torch.sigmoid(self.decode(z))
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.dim() < 1 or x.shape[-1] != self.config.x_dim:
+            raise ShapeError(
+                f"expected inputs with {self.config.x_dim} features (last dimension), "
+                f"got shape {tuple(x.shape)}"
+            )

@@ -1,0 +1,77 @@
+"""Smoke test of benchmarks/vae_throughput.py: it runs and writes sane JSON (no speed targets)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+from deepgen.vae.model import VAE, VAEConfig
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "vae_throughput.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("vae_throughput_bench", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_run_writes_ratios(bench: ModuleType, tmp_path: Path) -> None:
+    bench.main(["--quick", "--skip-pythae", "--out", str(tmp_path)])
+    result = json.loads((tmp_path / "vae_throughput.json").read_text())
+    ratios = result["ratios"]
+    for key in ("deepgen_vs_plain", "deepgen_vs_plain_samples1"):
+        assert math.isfinite(ratios[key]) and ratios[key] > 0, key
+    # pythae was skipped: its ratios are present but null.
+    assert "deepgen_vs_pythae" in ratios and ratios["deepgen_vs_pythae"] is None
+    assert result["setup"]["pythae"] is None
+    for name in ("deepgen_s2", "plain_s2", "deepgen_s1", "plain_s1"):
+        entry = result["methods"][name]
+        assert len(entry["repeats_updates_per_second"]) == result["setup"]["repeats"]
+        assert entry["median_updates_per_second"] > 0
+    assert result["setup"]["torch"] == torch.__version__
+    assert result["setup"]["torch_threads"] >= 1
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("samples", [1, 2])
+def test_plain_loss_is_deepgen_loss(bench: ModuleType, samples: int) -> None:
+    """The plain loop optimises the same objective as deepgen's VAE.loss (same weights, noise)."""
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(samples=samples))
+    encoder, decoder = bench.plain_networks()
+    encoder.load_state_dict(model.encoder.state_dict())
+    decoder.load_state_dict(model.decoder.state_dict())
+    x = torch.bernoulli(torch.full((7, 196), 0.3))
+    torch.manual_seed(1)
+    expected, _ = model.loss(x, validate=False)
+    torch.manual_seed(1)
+    got = bench.plain_loss(encoder, decoder, x, samples)
+    torch.testing.assert_close(got, expected)
+
+
+def test_pythae_loss_is_deepgen_loss(bench: ModuleType) -> None:
+    """pythae's VAE with the benchmark's networks has deepgen's one-sample loss."""
+    pytest.importorskip("pythae")
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(samples=1))
+    pythae_model = bench.build_pythae_vae()
+    pythae_model.encoder.net.load_state_dict(model.encoder.state_dict())
+    pythae_model.decoder.net.load_state_dict(model.decoder.state_dict())
+    x = torch.bernoulli(torch.full((7, 196), 0.3))
+    torch.manual_seed(1)
+    expected, _ = model.loss(x, validate=False)
+    torch.manual_seed(1)
+    got = pythae_model({"data": x}).loss
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,26 @@
+"""Shared test settings: float64 checks are explicit; hypothesis profiles keep CI bounded."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """../shared beside the checkout; tests that need it skip with the reason when absent."""
+    if not SHARED.is_dir():
+        pytest.skip("needs ../shared (the original data files) beside the checkout; absent here")
+    return SHARED
