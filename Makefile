@@ -12,7 +12,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
+# The main job, from scratch each time (a previous runs/vae is replaced).
 run: $(STAMP)
+	rm -rf runs/vae
 	$(VENV)/bin/deepgen vae --out runs/vae
 
 test: $(STAMP)

@@ -37,7 +37,7 @@ class VAERunConfig:
 
     data: str = "mnist14"
     data_dir: str | None = None
-    updates: int = 3000
+    updates: int = 15000
     batch_size: int = 100
     lr: float = 3e-3
     samples: int = 2
