@@ -58,6 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=positive_int,
         help=f"importance samples for the final log p(x) estimate (default {d.eval_k})",
     )
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        help=f"CPU threads for torch (default {d.threads}: fastest for this small model)",
+    )
     add_common(p, out="runs/vae", defaults=False)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")

@@ -46,6 +46,7 @@ class VAERunConfig:
     z_dim: int = 8
     seed: int = 0
     device: str = "auto"
+    threads: int = 1  # CPU threads; 1 is fastest for this small model and immune to a busy machine
     val_every: int = 100
     val_images: int = 100
     checkpoint_every: int = 1000
@@ -54,7 +55,7 @@ class VAERunConfig:
     def __post_init__(self) -> None:
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
-        for name in ("updates", "batch_size", "val_every", "val_images", "eval_k"):
+        for name in ("updates", "batch_size", "threads", "val_every", "val_images", "eval_k"):
             if getattr(self, name) < 1:
                 raise ConfigError(
                     f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
@@ -74,7 +75,7 @@ class VAERunConfig:
     def identity(self) -> dict[str, Any]:
         """What a resumed run must share with the checkpoint (all but length and device)."""
         d = asdict(self)
-        for key in ("updates", "device", "checkpoint_every"):
+        for key in ("updates", "device", "threads", "checkpoint_every"):
             d.pop(key)
         return d
 
@@ -176,6 +177,7 @@ def run_vae(
     t_start = time.perf_counter()
     out = Path(out_dir)
     device = resolve_device(cfg.device)
+    torch.set_num_threads(cfg.threads)
     data = load_dataset(cfg.data, cfg.data_dir)
     if not data.dynamic:
         check_binary(data.train, f"{cfg.data} training data")
@@ -258,6 +260,7 @@ def run_vae(
         "updates_per_second": result.updates_per_second,
         "eval_seconds": eval_seconds,
         "device": str(device),
+        "threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }
     report = HtmlReport(f"VAE on {cfg.data}: {result.updates:,} updates")
