@@ -82,6 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--data-dir", metavar="DIR", help="folder of the raw files, if the run used one")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    e.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default 1)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=_eval)
 
@@ -138,6 +139,7 @@ def _eval(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         seed=args.seed,
         limit=args.limit,
+        threads=args.threads,
     )
     if args.json:
         print_json(result)

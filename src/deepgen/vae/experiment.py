@@ -312,9 +312,11 @@ def evaluate_checkpoint(
     data_dir: str | None = None,
     seed: int = 0,
     limit: int | None = None,
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Importance-sampled log p(x) with K samples on a split, plus the ELBO for comparison."""
     dev = resolve_device(device)
+    torch.set_num_threads(threads)
     model, run = load_vae(checkpoint, dev)
     data = load_dataset(run["data"], data_dir or run.get("data_dir"))
     if split not in ("train", "val", "test"):
