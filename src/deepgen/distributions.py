@@ -58,9 +58,7 @@ class DiagonalNormal(Independent):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """Reparameterized sample z = μ + σ ∘ ε, ε drawn with ``generator`` (global RNG if None)."""
-        shape = torch.Size(sample_shape) + self.loc.shape
-        eps = torch.randn(shape, generator=generator, dtype=self.loc.dtype, device=self.loc.device)
-        return self.loc + self.scale * eps
+        return reparameterize(self.loc, self.log_var, sample_shape, generator)
 
     def log_prob(self, value: Tensor) -> Tensor:
         """log N(value; μ, σ²) summed over the event dimension (stable: uses log σ² directly)."""
@@ -74,6 +72,21 @@ class DiagonalNormal(Independent):
     def kl_to_standard_normal(self) -> Tensor:
         """KL(q ‖ N(0, I)) in closed form, shape = batch shape."""
         return kl_standard_normal(self.loc, self.log_var)
+
+
+def reparameterize(
+    loc: Tensor,
+    log_var: Tensor,
+    sample_shape: torch.Size | tuple[int, ...] = (),
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """z = μ + exp(½ log σ²) ∘ ε with ε ~ N(0, I) of shape ``sample_shape + loc.shape``.
+
+    The hot path of VAE training uses this directly, without building a distribution object.
+    """
+    shape = torch.Size(sample_shape) + loc.shape
+    eps = torch.randn(shape, generator=generator, dtype=loc.dtype, device=loc.device)
+    return loc + torch.exp(0.5 * log_var) * eps
 
 
 def kl_standard_normal(loc: Tensor, log_var: Tensor) -> Tensor:

@@ -21,6 +21,7 @@ from deepgen.distributions import (
     DiagonalNormal,
     bernoulli_log_likelihood,
     kl_standard_normal,
+    reparameterize,
 )
 from deepgen.errors import ConfigError, ShapeError
 from deepgen.nn import mlp
@@ -77,9 +78,13 @@ class VAE(nn.Module):
     # --- the two networks -------------------------------------------------------------------
     def encode(self, x: Tensor) -> DiagonalNormal:
         """q(z | x) = N(μ(x), diag σ²(x)); the encoder predicts log σ², so it is unconstrained."""
+        return DiagonalNormal(*self.encode_params(x))
+
+    def encode_params(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(μ(x), log σ²(x)), the two halves of the encoder's output."""
         self._check_input(x)
         loc, log_var = self.encoder(x).chunk(2, dim=-1)
-        return DiagonalNormal(loc, log_var)
+        return loc, log_var
 
     def decode(self, z: Tensor) -> Tensor:
         """Logits of the D Bernoulli pixels; the means are their sigmoid."""
@@ -99,10 +104,10 @@ class VAE(nn.Module):
     ) -> ElboTerms:
         """Reconstruction term averaged over L reparameterized samples, and the closed-form KL."""
         n = samples or self.config.samples
-        q = self.encode(x)
-        z = q.rsample_with((n,), generator)  # [L, batch, Z]
+        loc, log_var = self.encode_params(x)
+        z = reparameterize(loc, log_var, (n,), generator)  # [L, batch, Z]
         rec = bernoulli_log_likelihood(self.decode(z), x, validate=validate).mean(0)
-        return ElboTerms(rec=rec, kl=kl_standard_normal(q.loc, q.log_var))
+        return ElboTerms(rec=rec, kl=kl_standard_normal(loc, log_var))
 
     def log_weights(
         self, x: Tensor, k: int, generator: torch.Generator | None = None, validate: bool = True
