@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from deepgen import fileio
 from deepgen.data import load_dataset
 from deepgen.errors import CheckpointError, ConfigError, TrainingError
 from deepgen.train import EpochSampler, Trainer, TrainerConfig, load_checkpoint, save_checkpoint
-from deepgen.train import checkpoint as checkpoint_module
 from deepgen.train.loop import resolve_device
 from deepgen.vae import VAE
 from deepgen.vae.experiment import VAERunConfig, VAETask
@@ -131,7 +131,7 @@ def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     def broken_fsync(fd: int) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoint_module.os, "fsync", broken_fsync)
+    monkeypatch.setattr(fileio.os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, {"update": 2, "x": torch.arange(5)})
     assert load_checkpoint(path)["update"] == 1

@@ -18,8 +18,6 @@ file byte for byte (fixed zip metadata, sorted members).
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import zipfile
 from importlib import resources
 from pathlib import Path
@@ -29,6 +27,7 @@ import torch
 
 from deepgen.data.idx import MNIST_FILES, load_mnist
 from deepgen.errors import DataError
+from deepgen.fileio import atomic_write_bytes
 
 __all__ = [
     "MNIST14_SIZES",
@@ -129,19 +128,7 @@ def write_bundle(arrays: dict[str, np.ndarray], path: str | Path) -> Path:
     Two calls with equal arrays give files with the same sha256 (see :func:`bundle_bytes`). The
     data goes to a temp file next to ``path`` that replaces it only once completely written.
     """
-    path = Path(path)
-    data = bundle_bytes(arrays)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, bundle_bytes(arrays))
 
 
 def bundled_path() -> Path:

@@ -27,7 +27,8 @@ from torch import Tensor
 from tqdm import tqdm
 
 from deepgen.errors import CheckpointError, ConfigError, TrainingError
-from deepgen.train.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from deepgen.fileio import atomic_write_bytes
+from deepgen.train.checkpoint import load_checkpoint, save_checkpoint
 
 
 def resolve_device(name: str) -> torch.device:

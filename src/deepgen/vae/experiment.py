@@ -19,6 +19,7 @@ from deepgen.bounds import importance_sampled_log_px
 from deepgen.data import BinaryImageData, load_dataset
 from deepgen.distributions import check_binary
 from deepgen.errors import CheckpointError, ConfigError
+from deepgen.fileio import atomic_write_bytes
 from deepgen.report import HtmlReport
 from deepgen.report.plots import (
     plot_elbo_terms,
@@ -27,7 +28,6 @@ from deepgen.report.plots import (
     plot_train_vs_val,
 )
 from deepgen.train import EpochSampler, Trainer, TrainerConfig, load_checkpoint, resolve_device
-from deepgen.train.checkpoint import atomic_write_bytes
 from deepgen.vae.model import VAE, VAEConfig
 
 
