@@ -38,6 +38,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +51,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deepgen.data import BinaryImageData, load_dataset
+from deepgen.errors import DeepgenError
+from deepgen.fileio import atomic_write_bytes
 from deepgen.train import Trainer, TrainerConfig, resolve_device
 from deepgen.vae.experiment import VAERunConfig, VAETask
 from deepgen.vae.model import VAE
@@ -304,7 +307,7 @@ DESCRIPTIONS = {
     "deepgen_s1": "deepgen Trainer(VAETask).run(), L=1 sample",
     "plain_s2": "plain PyTorch loop written in the benchmark, L=2 samples",
     "plain_s1": "plain PyTorch loop written in the benchmark, L=1 sample",
-    "pythae_loop": "pythae VAE forward (model({'data': x}).loss) + Adam in a minimal loop, 1 sample",
+    "pythae_loop": "pythae VAE forward (.loss) + Adam in a minimal loop, 1 sample",
     "pythae_trainer": "pythae BaseTrainer.train() for whole epochs, no eval set, 1 sample",
 }
 SAMPLES = {
@@ -381,19 +384,27 @@ def summarize(
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` via a temporary file in the same folder + os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``obj`` as JSON to ``path`` atomically (deepgen's temp file + fsync + os.replace)."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def _git_state() -> dict[str, Any] | None:
+    """The checkout's commit and whether src/ differs from it (deepgen's code that was timed)."""
+    repo = Path(__file__).resolve().parents[1]
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return {"commit": head, "src_modified": bool(dirty)}
 
 
 def _loadavg() -> list[float] | None:
@@ -409,20 +420,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Updates per second of the SPEC §1 VAE: deepgen vs plain PyTorch vs pythae."
     )
     p.add_argument("--out", default="benchmarks/results", help="folder for vae_throughput.json")
-    p.add_argument("--updates", type=int, default=None, help="updates per timed run (3000)")
-    p.add_argument("--repeats", type=int, default=None, help="timed runs per method (5)")
+    p.add_argument("--updates", type=int, default=None, help="updates per timed run (2000)")
+    p.add_argument("--repeats", type=int, default=None, help="timed runs per method (8)")
     p.add_argument("--warmup", type=int, default=None, help="updates of the warm-up runs (300)")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads for every method (default: leave torch's default)",
+    )
     p.add_argument("--skip-pythae", action="store_true", help="leave pythae out")
     p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
     args = p.parse_args(argv)
     quick = {"updates": 20, "repeats": 2, "warmup": 5}
-    full = {"updates": 3000, "repeats": 5, "warmup": 300}
+    full = {"updates": 2000, "repeats": 8, "warmup": 300}
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    for key in ("updates", "repeats", "warmup"):
-        if getattr(args, key) < 1:
+    for key in ("updates", "repeats", "warmup", "threads"):
+        if getattr(args, key) is not None and getattr(args, key) < 1:
             p.error(f"--{key} must be >= 1")
     return args
 
@@ -435,6 +452,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     data = load_dataset(DATA)
     pythae = None
@@ -495,8 +514,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "methods": methods,
         "setup": {
             "device": str(device),
+            "deepgen_git": _git_state(),
             "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
+            "torch_threads_from": "--threads" if args.threads is not None else "torch default",
             "torch_interop_threads": torch.get_num_interop_threads(),
             "cpu_count": os.cpu_count(),
             "load_average_1_5_15min_before": load_before,
@@ -545,9 +566,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "pythae_trainer": (
                 "BaseTrainer(model, BaseDataset(train), eval_dataset=None, "
                 "BaseTrainerConfig(per_device_train_batch_size=100, learning_rate=1e-3, "
-                "num_epochs=round(updates/100))); timed: trainer.train() (data loader over "
-                "per-example dicts, per-epoch deepcopy of the best model, progress bars to "
-                "a null stderr, final model save); its INFO logging turned off"
+                "num_epochs=round(updates/100))); timed: trainer.train(), i.e. its DataLoader "
+                "collating per-example dicts, a deepcopy of the model after each epoch whose "
+                "loss improved, .item() of every loss, progress bars (sent to a null stderr) "
+                "and the final model save; its INFO logging turned off"
             ),
         },
         "notes": [
@@ -574,4 +596,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except DeepgenError as exc:  # e.g. --device cuda without a GPU: a message, not a traceback
+        print(f"vae_throughput: error: {exc}", file=sys.stderr)
+        sys.exit(2)
