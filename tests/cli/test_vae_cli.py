@@ -121,6 +121,15 @@ def test_eval_prints_log_px_with_standard_error(
     assert "±" in capsys.readouterr().out
 
 
+def test_iwae_objective_runs_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "iwae"
+    argv = ["vae", "--out", str(out), "--objective", "iwae", "--samples", "5", *FAST]
+    assert main([x if x != "300" else "100" for x in argv]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["updates"] == 100 and metrics["val_elbo"] > -196 * 0.6931
+    assert (out / "elbo_terms.png").is_file()
+
+
 def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
     """200 updates, then --resume to 300, ends with exactly the numbers of a 300-update run."""
     a, b = tmp_path / "a", tmp_path / "b"

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from deepgen.bounds import iwae_bound
 from deepgen.distributions import (
+    LOG_2PI,
     DiagonalNormal,
     bernoulli_log_likelihood,
     kl_standard_normal,
@@ -109,15 +110,28 @@ class VAE(nn.Module):
         rec = bernoulli_log_likelihood(self.decode(z), x, validate=validate).mean(0)
         return ElboTerms(rec=rec, kl=kl_standard_normal(loc, log_var))
 
+    def _log_weights(
+        self,
+        x: Tensor,
+        loc: Tensor,
+        log_var: Tensor,
+        k: int,
+        generator: torch.Generator | None,
+        validate: bool,
+    ) -> tuple[Tensor, Tensor]:
+        """(log w, log p(x | z)) for K samples z ~ N(loc, diag exp(log_var)), each [K, batch]."""
+        z = reparameterize(loc, log_var, (k,), generator)
+        log_px_z = bernoulli_log_likelihood(self.decode(z), x, validate=validate)
+        log_prior = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+        log_q = DiagonalNormal(loc, log_var).log_prob(z)
+        return log_px_z + log_prior - log_q, log_px_z
+
     def log_weights(
         self, x: Tensor, k: int, generator: torch.Generator | None = None, validate: bool = True
     ) -> Tensor:
         """log w_k = log p(x | z_k) + log N(z_k; 0, I) − log q(z_k | x), z_k ~ q: [K, batch]."""
-        q = self.encode(x)
-        z = q.rsample_with((k,), generator)
-        log_px_z = bernoulli_log_likelihood(self.decode(z), x, validate=validate)
-        prior = DiagonalNormal(torch.zeros_like(q.loc), torch.zeros_like(q.log_var))
-        return log_px_z + prior.log_prob(z) - q.log_prob(z)
+        loc, log_var = self.encode_params(x)
+        return self._log_weights(x, loc, log_var, k, generator, validate)[0]
 
     def iwae(
         self, x: Tensor, k: int, generator: torch.Generator | None = None, validate: bool = True
@@ -128,15 +142,21 @@ class VAE(nn.Module):
     def loss(
         self, x: Tensor, generator: torch.Generator | None = None, validate: bool = True
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Minibatch loss (the negated objective, averaged) and detached per-batch statistics."""
+        """Minibatch loss (the negated objective, averaged) and detached per-batch statistics.
+
+        The statistics always hold ``objective``, ``rec`` (E_q[log p(x|z)] from the same samples)
+        and ``kl`` (closed form), whichever objective is trained.
+        """
         if self.config.objective == "iwae":
-            bound = self.iwae(x, self.config.samples, generator, validate)
+            loc, log_var = self.encode_params(x)
+            log_w, log_px_z = self._log_weights(
+                x, loc, log_var, self.config.samples, generator, validate
+            )
+            loss = -iwae_bound(log_w).mean()
             with torch.no_grad():
-                q = self.encode(x)
-                kl = kl_standard_normal(q.loc, q.log_var).mean()
-            objective = bound.mean()
-            stats = {"objective": objective.detach(), "kl": kl}
-            return -objective, stats
+                kl = kl_standard_normal(loc, log_var).mean()
+                stats = {"objective": -loss, "rec": log_px_z.mean(), "kl": kl}
+            return loss, stats
         terms = self.elbo_terms(x, generator=generator, validate=validate)
         loss = (terms.kl - terms.rec).mean()  # one autograd node chain: the hot path
         with torch.no_grad():
