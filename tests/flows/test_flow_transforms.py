@@ -17,11 +17,14 @@ from deepgen.flows import (
     AdditiveCoupling,
     AffineCoupling,
     Compose,
+    DeepSigmoidal,
     ElementwiseAffine,
     Flow,
     InverseTransform,
     LowerTriangularLinear,
     LULinear,
+    Planar,
+    Radial,
     Reverse,
     ScaledAffineCoupling,
     Transform,
@@ -53,6 +56,12 @@ BUILDERS = {
         [AffineCoupling(d, 16), Reverse(d), LULinear(d), AffineCoupling(d, 16, swap=True)]
     ),
     "Inverse(LowerTriangularLinear)": lambda d: InverseTransform(LowerTriangularLinear(d)),
+    "Radial": lambda d: Radial(d),
+}
+# numerical inverses (bisection) are checked to 1e-6, analytic ones to 1e-8
+NUMERICAL = {
+    "Planar": lambda d: Planar(d),
+    "DeepSigmoidal": lambda d: DeepSigmoidal(d, components=3),
 }
 
 
@@ -63,6 +72,40 @@ def test_inverse_and_logdet_match_autograd(name: str, d: int, batch: int, seed: 
     x = torch.randn(batch, t.features, generator=torch.Generator().manual_seed(seed), dtype=DT)
     report = check_bijection(t, 2 * x, atol=1e-8, name=name)
     assert report.ok, report.message
+
+
+@pytest.mark.parametrize("name", sorted(NUMERICAL))
+@given(d=st.integers(1, 5), batch=st.integers(1, 4), seed=st.integers(0, 10_000))
+def test_numerical_inverses_match_autograd(name: str, d: int, batch: int, seed: int) -> None:
+    t = randomize(NUMERICAL[name](d), seed, scale=1.0)
+    x = torch.randn(batch, d, generator=torch.Generator().manual_seed(seed), dtype=DT)
+    report = check_bijection(t, 3 * x, atol=1e-6, name=name)
+    assert report.ok, report.message
+
+
+def test_radial_is_invertible_at_beta_equal_minus_alpha() -> None:
+    t = randomize(Radial(3), 4)
+    with torch.no_grad():
+        t.beta_raw.fill_(-1e4)  # softplus underflows to exactly 0: β = −α
+    alpha, beta = t.alpha_beta()
+    assert beta.item() == -alpha.item()
+    x = torch.randn(6, 3, dtype=DT, generator=torch.Generator().manual_seed(0))
+    report = check_bijection(t, x, atol=1e-8)
+    assert report.ok, report.message
+    # the centre maps to itself and is recovered exactly
+    y, _ = t(t.z0.detach().unsqueeze(0))
+    back, _ = t.inverse(y)
+    torch.testing.assert_close(back, t.z0.detach().unsqueeze(0))
+
+
+@given(seed=st.integers(0, 10_000))
+def test_deep_sigmoidal_is_strictly_increasing(seed: int) -> None:
+    t = randomize(DeepSigmoidal(1, components=4), seed, scale=2.0)
+    z = torch.linspace(-30, 30, 2001, dtype=DT).unsqueeze(-1)
+    with torch.no_grad():
+        y, log_grad = t(z)
+    assert torch.all(torch.diff(y.squeeze(-1)) > 0)
+    assert torch.isfinite(log_grad).all()
 
 
 def test_scaled_affine_coupling_formulae_and_not_volume_preserving() -> None:

@@ -9,17 +9,23 @@ from deepgen.flows.base import Compose, Flow, InverseTransform, Reverse, Transfo
 from deepgen.flows.check import BijectionReport, check_bijection
 from deepgen.flows.coupling import AdditiveCoupling, AffineCoupling, ScaledAffineCoupling
 from deepgen.flows.linear import ElementwiseAffine, LowerTriangularLinear, LULinear
+from deepgen.flows.planar import Planar
+from deepgen.flows.radial import Radial
+from deepgen.flows.sigmoidal import DeepSigmoidal
 
 __all__ = [
     "AdditiveCoupling",
     "AffineCoupling",
     "BijectionReport",
     "Compose",
+    "DeepSigmoidal",
     "ElementwiseAffine",
     "Flow",
     "InverseTransform",
     "LULinear",
     "LowerTriangularLinear",
+    "Planar",
+    "Radial",
     "Reverse",
     "ScaledAffineCoupling",
     "Transform",
