@@ -59,6 +59,16 @@ def add_common(parser: argparse.ArgumentParser, out: str | None, defaults: bool 
     )
 
 
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)  # "inf", "nan": strict JSON has no such numbers
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def print_json(obj: Any) -> None:
-    """Print one JSON object on stdout."""
-    print(json.dumps(obj, sort_keys=False))
+    """Print one strict JSON object on stdout (non-finite numbers become strings)."""
+    print(json.dumps(_finite(obj), allow_nan=False))
