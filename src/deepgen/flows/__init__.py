@@ -9,11 +9,14 @@ from deepgen.flows.base import Compose, Flow, InverseTransform, Reverse, Transfo
 from deepgen.flows.check import BijectionReport, check_bijection
 from deepgen.flows.coupling import AdditiveCoupling, AffineCoupling, ScaledAffineCoupling
 from deepgen.flows.linear import ElementwiseAffine, LowerTriangularLinear, LULinear
+from deepgen.flows.maf import MADE, MAF
 from deepgen.flows.planar import Planar
 from deepgen.flows.radial import Radial
 from deepgen.flows.sigmoidal import DeepSigmoidal
 
 __all__ = [
+    "MADE",
+    "MAF",
     "AdditiveCoupling",
     "AffineCoupling",
     "BijectionReport",

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from deepgen.flows.base import Compose, InverseTransform, Reverse, Transform
 from deepgen.flows.coupling import AdditiveCoupling, AffineCoupling, ScaledAffineCoupling
 from deepgen.flows.linear import ElementwiseAffine, LowerTriangularLinear, LULinear
+from deepgen.flows.maf import MAF
 from deepgen.flows.planar import Planar
 from deepgen.flows.radial import Radial
 from deepgen.flows.sigmoidal import DeepSigmoidal
@@ -31,6 +32,7 @@ BUILTINS: dict[str, tuple[Callable[[int], Transform], float]] = {
     "ScaledAffineCoupling": (lambda d: ScaledAffineCoupling(d, hidden=16), ANALYTIC_TOL),
     "Reverse": (Reverse, ANALYTIC_TOL),
     "Radial": (Radial, ANALYTIC_TOL),
+    "MAF": (lambda d: MAF(d, hidden=16), ANALYTIC_TOL),
     "Planar": (Planar, NUMERICAL_TOL),
     "DeepSigmoidal": (DeepSigmoidal, NUMERICAL_TOL),
     "Compose(AffineCoupling, LULinear, Inverse(AffineCoupling))": (
