@@ -32,16 +32,13 @@ from deepgen.flows import (
     Transform,
     check_bijection,
 )
+from deepgen.flows.registry import randomize_parameters
 
 DT = torch.float64
 
 
 def randomize(t: nn.Module, seed: int, scale: float = 0.5) -> nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    t.double()
-    with torch.no_grad():
-        for p in t.parameters():
-            p.copy_(scale * torch.randn(p.shape, generator=g, dtype=DT))
+    randomize_parameters(t, torch.Generator().manual_seed(seed), scale)
     return t
 
 

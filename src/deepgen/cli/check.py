@@ -35,17 +35,8 @@ def _check(args: argparse.Namespace) -> int:
         t = build(d)
         randomize_parameters(t, g)
         x = 2 * torch.randn(args.batch, d, generator=g, dtype=torch.float64)
-        r = check_bijection(t, x, atol=tol, name=name)
-        rows.append(
-            {
-                "name": name,
-                "max_inverse_error": r.max_inverse_error,
-                "max_logdet_error": r.max_logdet_error,
-                "tolerance": tol,
-                "ok": r.ok,
-                "message": r.message,
-            }
-        )
+        report = check_bijection(t, x, atol=tol, name=name)
+        rows.append({**report.to_dict(), "tolerance": tol})
     relu = check_bijection(
         ReluMap(d),
         torch.randn(args.batch, d, generator=g, dtype=torch.float64),

@@ -29,6 +29,8 @@ class _Coupling(Transform):
         self.features, self.swap = features, swap
         first = (features + 1) // 2
         self.sizes = (features - first, first) if swap else (first, features - first)
+        # sizes of the part that passes through (a) and of the part that is changed (b)
+        self.n_a, self.n_b = (self.sizes[1], self.sizes[0]) if swap else self.sizes
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         a, b = x.split(self.sizes, dim=-1)
@@ -45,8 +47,7 @@ class AffineCoupling(_Coupling):
         self, features: int, hidden: int = 64, swap: bool = False, scale_bound: float = 5.0
     ) -> None:
         super().__init__(features, swap)
-        n_a, n_b = (self.sizes[1], self.sizes[0]) if swap else self.sizes
-        self.net = mlp([n_a, hidden, hidden, 2 * n_b], "relu")
+        self.net = mlp([self.n_a, hidden, hidden, 2 * self.n_b], "relu")
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
         self.scale_bound = scale_bound
@@ -71,8 +72,7 @@ class AdditiveCoupling(_Coupling):
 
     def __init__(self, features: int, hidden: int = 64, swap: bool = False) -> None:
         super().__init__(features, swap)
-        n_a, n_b = (self.sizes[1], self.sizes[0]) if swap else self.sizes
-        self.net = mlp([n_a, hidden, hidden, n_b], "relu")
+        self.net = mlp([self.n_a, hidden, hidden, self.n_b], "relu")
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         a, b = self._split(x)
