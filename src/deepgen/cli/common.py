@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
+
+from deepgen.errors import CheckpointError, ConfigError
+
+T = TypeVar("T")
 
 
 def _int_at_least(text: str, low: int) -> int:
@@ -72,3 +78,33 @@ def _finite(obj: Any) -> Any:
 def print_json(obj: Any) -> None:
     """Print one strict JSON object on stdout (non-finite numbers become strings)."""
     print(json.dumps(_finite(obj), allow_nan=False))
+
+
+def run_config(cls: type[T], args: argparse.Namespace) -> T:
+    """Build a run-config dataclass from the flags given (those not None).
+
+    With ``--resume`` the run's saved ``config.json`` is the base: flags may change the schedule
+    (the fields its ``identity()`` leaves out) but not what the checkpoint depends on.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    if not args.resume:
+        return cls(**given)
+    config_file = Path(args.out) / "config.json"
+    if not config_file.is_file():
+        raise CheckpointError(f"--resume: no run to resume in {args.out} ({config_file} missing)")
+    try:
+        saved = json.loads(config_file.read_text())
+        fixed = cls(**saved).identity()  # type: ignore[attr-defined]
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise CheckpointError(f"{config_file} is corrupt: {exc}") from None
+    clashes = [
+        f"--{k.replace('_', '-')} {given[k]} (the run has {fixed[k]})"
+        for k in given
+        if k in fixed and given[k] != fixed[k]
+    ]
+    if clashes:
+        raise ConfigError(
+            "--resume continues the run as configured; these flags differ: " + ", ".join(clashes)
+        )
+    return cls(**{**saved, **given})

@@ -11,16 +11,27 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from deepgen.flows.actnorm import ActNorm
 from deepgen.flows.base import Compose, InverseTransform, Reverse, Transform
+from deepgen.flows.bounded import Logit
 from deepgen.flows.coupling import AdditiveCoupling, AffineCoupling, ScaledAffineCoupling
 from deepgen.flows.linear import ElementwiseAffine, LowerTriangularLinear, LULinear
 from deepgen.flows.maf import MAF
 from deepgen.flows.planar import Planar
 from deepgen.flows.radial import Radial
-from deepgen.flows.sigmoidal import DeepSigmoidal
+from deepgen.flows.residual import ResidualBlock
+from deepgen.flows.sigmoidal import DeepSigmoidal, SigmoidalCoupling
 
 ANALYTIC_TOL = 1e-8
 NUMERICAL_TOL = 1e-6
+
+
+def initialized_actnorm(features: int) -> ActNorm:
+    """An ActNorm marked as initialized, so its (random) parameters are used as they are."""
+    t = ActNorm(features)
+    t.initialized.fill_(True)
+    return t
+
 
 # name -> (builder of a transform on `features` dims, tolerance of its check)
 BUILTINS: dict[str, tuple[Callable[[int], Transform], float]] = {
@@ -35,6 +46,10 @@ BUILTINS: dict[str, tuple[Callable[[int], Transform], float]] = {
     "MAF": (lambda d: MAF(d, hidden=16), ANALYTIC_TOL),
     "Planar": (Planar, NUMERICAL_TOL),
     "DeepSigmoidal": (DeepSigmoidal, NUMERICAL_TOL),
+    "SigmoidalCoupling": (lambda d: SigmoidalCoupling(d, hidden=16, components=3), NUMERICAL_TOL),
+    "ResidualBlock": (lambda d: ResidualBlock(d, hidden=16, logdet="exact"), NUMERICAL_TOL),
+    "ActNorm": (initialized_actnorm, ANALYTIC_TOL),
+    "Inverse(Logit)": (lambda d: InverseTransform(Logit(d, alpha=0.0)), ANALYTIC_TOL),
     "Compose(AffineCoupling, LULinear, Inverse(AffineCoupling))": (
         lambda d: Compose(
             [AffineCoupling(d, 16), LULinear(d), InverseTransform(AffineCoupling(d, 16, swap=True))]

@@ -128,3 +128,71 @@ def plot_train_vs_val(train: Rows, val: Rows, path: str | Path, val_key: str = "
     ax.legend(loc="lower right")
     ax.set_title("Reconstruction log-likelihood: training vs. validation")
     return _save(fig, path)
+
+
+def plot_curves(
+    train: Rows,
+    val: Rows,
+    train_key: str,
+    val_key: str,
+    ylabel: str,
+    title: str,
+    path: str | Path,
+) -> Path:
+    """A per-update training quantity (raw and moving mean) with a validation series on top."""
+    fig = Figure(figsize=(7.5, 4.2))
+    ax = fig.subplots()
+    u = [r["update"] for r in train]
+    y = [r[train_key] for r in train]
+    ax.plot(u, y, color="tab:blue", alpha=0.25, linewidth=0.6, label="training minibatch")
+    ax.plot(u, moving_average(y, _smooth_window(len(y))), color="tab:blue", label="moving mean")
+    if val:
+        vu, vy = [r["update"] for r in val], [r[val_key] for r in val]
+        ax.plot(vu, vy, "o-", color="tab:orange", markersize=3, label="validation")
+    if y:
+        lo, hi = np.percentile(y, [1, 99])
+        pad = 0.1 * (hi - lo + 1e-9)
+        ax.set_ylim(lo - pad, hi + pad)
+    ax.set_xlabel("weight updates")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_density(
+    log_density: np.ndarray,
+    extent: tuple[float, float, float, float],
+    path: str | Path,
+    title: str,
+) -> Path:
+    """Heat-map of a 2-D density from its log on a grid ([ny, nx], rows = increasing y)."""
+    fig = Figure(figsize=(5.2, 4.6))
+    ax = fig.subplots()
+    im = ax.imshow(np.exp(log_density), origin="lower", extent=extent, cmap="magma", aspect="auto")
+    fig.colorbar(im, ax=ax, label="density")
+    ax.set_xlabel("x₁")
+    ax.set_ylabel("x₂")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_samples_over_data(
+    samples: np.ndarray,
+    data: np.ndarray,
+    path: str | Path,
+    title: str,
+    modes: np.ndarray | None = None,
+) -> Path:
+    """Model samples (orange) drawn over real data (blue), 2-D, optionally with mode centres."""
+    fig = Figure(figsize=(5.2, 5.0))
+    ax = fig.subplots()
+    ax.scatter(data[:, 0], data[:, 1], s=2, alpha=0.3, color="tab:blue", label="data")
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.3, color="tab:orange", label="model")
+    if modes is not None:
+        ax.scatter(modes[:, 0], modes[:, 1], marker="x", color="black", s=40, label="modes")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=8, markerscale=4)
+    ax.set_title(title)
+    return _save(fig, path)
