@@ -33,6 +33,7 @@ from deepgen.flows import (
     check_bijection,
 )
 from deepgen.flows.bounded import Logit
+from deepgen.flows.coupling import soft_clamp
 from deepgen.flows.permutation import Permutation
 from deepgen.flows.registry import initialized_actnorm, randomize_parameters
 from deepgen.flows.residual import ResidualBlock
@@ -237,3 +238,10 @@ def test_maf_log_prob_uses_one_pass_and_sampling_d_passes() -> None:
     maf.inverse(torch.randn(4, d, dtype=DT))
     assert calls["n"] == d + 1
     hook.remove()
+
+
+@given(bound=st.floats(0.1, 20.0), seed=st.integers(0, 10_000))
+def test_soft_clamp_is_c_tanh_s_over_c(bound: float, seed: int) -> None:
+    s = 30 * torch.randn(1000, dtype=DT, generator=torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(soft_clamp(s, bound), bound * torch.tanh(s / bound))
+    assert soft_clamp(s, bound).abs().max() <= bound

@@ -15,8 +15,11 @@ from deepgen.nn import mlp
 
 
 def soft_clamp(s: Tensor, bound: float) -> Tensor:
-    """c·tanh(s / c): smooth, ≈ s for |s| ≪ c, bounded by c."""
-    return bound * torch.tanh(s / bound)
+    """c·tanh(s / c): smooth, ≈ s for |s| ≪ c, bounded by c.
+
+    Computed as 2c·σ(2s/c) − c (the same function: tanh u = 2σ(2u) − 1), because torch's CPU
+    sigmoid is about 3× faster than its tanh and this sits on every flow's hot path."""
+    return (2 * bound) * torch.sigmoid(s * (2 / bound)) - bound
 
 
 class _Coupling(Transform):

@@ -30,7 +30,7 @@ from deepgen.data import load_dataset
 from deepgen.data.datasets import DATASETS
 from deepgen.data.toy import TOY_DATASETS, sample_toy
 from deepgen.distributions import check_binary
-from deepgen.errors import CheckpointError, ConfigError
+from deepgen.errors import ConfigError
 from deepgen.fileio import write_json
 from deepgen.flows.base import Compose, Flow
 from deepgen.flows.bounded import Logit
@@ -241,12 +241,7 @@ def run_flow(
     out = Path(out_dir)
     device = resolve_device(cfg.device)
     torch.set_num_threads(cfg.threads)
-    if resume and not (out / Trainer.CHECKPOINT).is_file():
-        raise CheckpointError(f"--resume: no checkpoint in {out} (expected checkpoint.pt)")
-    if not resume and (out / Trainer.CHECKPOINT).is_file():
-        raise ConfigError(
-            f"{out} already holds a run; pass --resume to continue it or use another --out"
-        )
+    Trainer.check_out_dir(out, resume)
     train, val, test, shape = _load_data(cfg)
     if cfg.batch_size > len(train):
         raise ConfigError(f"--batch-size {cfg.batch_size} exceeds the {len(train)} training points")
@@ -298,9 +293,9 @@ def run_flow(
             }
         )
         with torch.no_grad():
-            y = flow.sample(64).clamp(0, 1).cpu().numpy()
+            x = (2 * flow.sample(64)).floor().clamp(0, 1).cpu().numpy()
         files["samples"] = plot_image_grid(
-            y, shape, out / "samples.png", "Flow samples y ∈ [0, 1]^D (pixel = 1 when y ≥ ½)"
+            x, shape, out / "samples.png", "Flow samples, discretized: x = ⌊2y⌋"
         )
     else:
         test_lp = batched_log_prob(flow, test.to(device)).cpu()

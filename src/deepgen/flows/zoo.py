@@ -67,7 +67,8 @@ KINDS: dict[str, tuple[Callable[[int, int, int], list[Transform]], int]] = {
 def standard_normal(features: int, device: torch.device | str = "cpu") -> Independent:
     """N(0, I) on ℝ^features as a torch Distribution (on ``device``)."""
     zeros = torch.zeros(features, device=device)
-    return Independent(Normal(zeros, torch.ones_like(zeros)), 1)
+    # no argument validation on every log_prob: Flow.log_prob has checked its input already
+    return Independent(Normal(zeros, torch.ones_like(zeros), validate_args=False), 1, False)
 
 
 def build_transform(
