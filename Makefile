@@ -30,10 +30,12 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
-# Peer libraries for benchmarks (pythae) come from the optional `bench` extra.
+# Peer libraries for benchmarks (pythae, nflows, zuko) come from the optional `bench` extra.
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,bench]'
 	$(PY) benchmarks/vae_throughput.py --out benchmarks/results
+	$(PY) benchmarks/logdet_scaling.py --out benchmarks/results
+	$(PY) benchmarks/flows_vs_peers.py --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

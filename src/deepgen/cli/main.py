@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from deepgen import __version__
 from deepgen.errors import DeepgenError
 
-COMMANDS = ("vae", "data", "check", "flow")
+COMMANDS = ("vae", "data", "check", "flow", "vi", "game", "gan")
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -1,4 +1,5 @@
-"""``deepgen vae``: train the SPEC §1 VAE; ``deepgen vae eval``: estimate log p(x)."""
+"""``deepgen vae``: train the SPEC §1 VAE; ``deepgen vae eval``: estimate log p(x);
+``deepgen vae gap``: the approximation and amortization gaps of a trained VAE."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from deepgen.cli.common import add_common, positive_float, positive_int, print_json
 from deepgen.data import DATASETS
 from deepgen.errors import CheckpointError, ConfigError
+from deepgen.vae.amortization import GapConfig, run_gap
 from deepgen.vae.experiment import VAERunConfig, evaluate_checkpoint, run_vae
 
 _RUN_FIELDS = {f.name for f in fields(VAERunConfig)}
@@ -68,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     p.set_defaults(func=_train)
 
-    sub = p.add_subparsers(dest="vae_command", metavar="{eval}")
+    sub = p.add_subparsers(dest="vae_command", metavar="{eval,gap}")
     e = sub.add_parser(
         "eval",
         help="importance-sampled log p(x) of a trained VAE",
@@ -85,6 +87,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default 1)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=_eval)
+    _register_gap(sub)
+
+
+def _register_gap(sub: argparse._SubParsersAction) -> None:
+    g = GapConfig()
+    p = sub.add_parser(
+        "gap",
+        help="approximation and amortization gaps of a trained VAE",
+        description="For each of the first --n images: optimise a Gaussian q* per image from the "
+        "encoder's output, estimate log p(x) by importance sampling (--k samples), and report "
+        "the approximation gap log p(x) - L[q*] and the amortization gap L[q*] - L[q_phi], with "
+        "the time and memory of both kinds of inference. Writes metrics.json, gaps.png and "
+        "report.html into --out.",
+    )
+    p.add_argument("--checkpoint", required=True, metavar="FILE", help="checkpoint.pt of a run")
+    p.add_argument("--n", type=positive_int, default=g.n, help=f"images (default {g.n})")
+    p.add_argument("--split", choices=("train", "val", "test"), default=g.split)
+    p.add_argument("--k", type=positive_int, default=g.k, help=f"importance samples ({g.k})")
+    p.add_argument(
+        "--steps", type=positive_int, default=g.steps, help=f"Adam steps per image ({g.steps})"
+    )
+    p.add_argument("--lr", type=positive_float, default=g.lr, help=f"Adam step size ({g.lr})")
+    p.add_argument(
+        "--opt-samples",
+        type=positive_int,
+        default=g.opt_samples,
+        help=f"reparameterized samples per optimisation step ({g.opt_samples})",
+    )
+    p.add_argument(
+        "--eval-samples",
+        type=positive_int,
+        default=g.eval_samples,
+        help=f"samples of the ELBO estimator for L[q*] and L[q_phi] ({g.eval_samples})",
+    )
+    p.add_argument("--data-dir", metavar="DIR", help="folder of the raw files, if the run used one")
+    add_common(p, out="runs/vae_gap")
+    p.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default 1)")
+    p.add_argument("--json", action="store_true", help="print the means as one JSON object")
+    p.add_argument("--quiet", action="store_true", help="print nothing")
+    p.set_defaults(func=_gap)
 
 
 def _config_from_args(args: argparse.Namespace) -> VAERunConfig:
@@ -149,5 +191,44 @@ def _eval(args: argparse.Namespace) -> int:
             f"K={result['k']}): {result['log_px']:.3f} ± {result['stderr']:.3f} nats/image "
             f"(standard error across images; mean Monte Carlo s.e. {result['mc_stderr']:.3f}); "
             f"ELBO {result['elbo']:.3f}"
+        )
+    return 0
+
+
+def _gap(args: argparse.Namespace) -> int:
+    cfg = GapConfig(
+        n=args.n,
+        split=args.split,
+        k=args.k,
+        steps=args.steps,
+        lr=args.lr,
+        opt_samples=args.opt_samples,
+        eval_samples=args.eval_samples,
+        seed=args.seed,
+        device=args.device,
+        threads=args.threads,
+    )
+    m = run_gap(args.checkpoint, args.out, cfg, data_dir=args.data_dir, progress=not args.quiet)
+    summary = {
+        "images": m["images"],
+        **m["mean"],
+        "optimal_below_amortized": m["optimal_below_amortized"],
+        **m["time"],
+        "out": str(Path(args.out)),
+    }
+    if args.json:
+        print_json(summary)
+    elif not args.quiet:
+        mean, t = m["mean"], m["time"]
+        print(
+            f"{m['images']} {m['data']} {cfg.split} images, K={cfg.k}: log p(x) ≈ "
+            f"{mean['log_px']:.3f}, L[q*] = {mean['elbo_optimal']:.3f}, "
+            f"L[q_phi] = {mean['elbo_amortized']:.3f} nats/image\n"
+            f"  approximation gap {mean['approximation_gap']:.3f}, amortization gap "
+            f"{mean['amortization_gap']:.3f}, inference gap {mean['inference_gap']:.3f}\n"
+            f"  inference time: amortized {t['amortized_seconds'] * 1e3:.2f} ms, "
+            f"per-datapoint {t['per_datapoint_seconds']:.2f} s "
+            f"({t['per_datapoint_over_amortized']:.0f}x)\n"
+            f"  report: {(Path(args.out) / 'report.html').resolve()}"
         )
     return 0

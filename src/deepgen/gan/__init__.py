@@ -1,0 +1,24 @@
+"""GANs: exactly solvable games (bilinear, Dirac-GAN), MLP GANs on mixtures and MNIST 14×14,
+and evaluation that needs no downloaded weights."""
+
+from deepgen.gan.games import (
+    METHODS,
+    BilinearGame,
+    DiracGAN,
+    MethodParams,
+    analyse,
+    simulate,
+    spectral_verdict,
+    update_matrix,
+)
+
+__all__ = [
+    "METHODS",
+    "BilinearGame",
+    "DiracGAN",
+    "MethodParams",
+    "analyse",
+    "simulate",
+    "spectral_verdict",
+    "update_matrix",
+]

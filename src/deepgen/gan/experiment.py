@@ -1,0 +1,505 @@
+"""Train a GAN with the foundation trainer, evaluate it offline, write plots, report, metrics.
+
+``run_gan(config, out_dir)`` is what ``deepgen gan`` calls. Data: ``ring8`` and ``grid25``
+(2-D mixtures of Gaussians, σ = 0.02, fresh samples every step) or ``mnist14`` (binary 14×14
+images; the generator outputs pixel probabilities; the discriminator and the scores see binary
+images sampled from them).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from deepgen.data import load_dataset
+from deepgen.data.toy import grid_modes, ring_modes, sample_toy
+from deepgen.errors import CheckpointError, ConfigError
+from deepgen.fileio import atomic_write_bytes
+from deepgen.gan.classifier import DigitClassifier, load_or_train_classifier
+from deepgen.gan.losses import LOSSES, d_loss, g_loss, gradient_penalty, r1_penalty
+from deepgen.gan.metrics import class_histogram_kl, frechet_distance, mixture_metrics
+from deepgen.gan.models import EMA, Discriminator, GANModelConfig, Generator
+from deepgen.report import HtmlReport
+from deepgen.train import EpochSampler, Trainer, TrainerConfig, resolve_device
+
+GAN_DATA = ("ring8", "grid25", "mnist14")
+TOY_STD = 0.02  # the σ of deepgen.data.toy's ring8 and grid25
+
+
+def toy_modes(name: str) -> Tensor:
+    """Mode centres of a toy mixture."""
+    return ring_modes(8, 2.0) if name == "ring8" else grid_modes(5, 1.0)
+
+
+@dataclass(frozen=True)
+class GANRunConfig:
+    """Everything that defines a GAN run (``config.json`` is this, as JSON).
+
+    One *step* is ``d_steps`` discriminator updates followed by one generator update.
+    ``r1`` = 0 and ``ema`` = 0 switch those off; ``gp`` is the WGAN-GP weight λ.
+    """
+
+    data: str = "ring8"
+    loss: str = "ns"
+    steps: int = 6000
+    batch_size: int = 256
+    lr_g: float = 5e-4
+    lr_d: float = 5e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    z_dim: int = 2
+    hidden: int = 128
+    layers: int = 3
+    d_steps: int = 1
+    r1: float = 0.0
+    gp: float = 10.0
+    spectral_norm: bool = False
+    ema: float = 0.99
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 1
+    val_every: int = 250
+    checkpoint_every: int = 1000
+    eval_samples: int = 10000
+    classifier_epochs: int = 8
+
+    def __post_init__(self) -> None:
+        if self.data not in GAN_DATA:
+            raise ConfigError(f"unknown GAN data {self.data!r}; choose from {', '.join(GAN_DATA)}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown GAN loss {self.loss!r}; choose from {', '.join(LOSSES)}")
+        for name in ("lr_g", "lr_d"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}"
+                )
+        for name in ("beta1", "beta2", "ema"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.r1 < 0 or self.gp < 0:
+            raise ConfigError(f"--r1 and --gp must be >= 0, got {self.r1} and {self.gp}")
+        for name in (
+            "steps",
+            "batch_size",
+            "z_dim",
+            "hidden",
+            "layers",
+            "d_steps",
+            "threads",
+            "val_every",
+            "checkpoint_every",
+            "eval_samples",
+            "classifier_epochs",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
+                )
+
+    def model_config(self, x_dim: int) -> GANModelConfig:
+        """The networks of the run."""
+        return GANModelConfig(
+            x_dim=x_dim,
+            z_dim=self.z_dim,
+            hidden=self.hidden,
+            layers=self.layers,
+            d_hidden=self.hidden,
+            d_layers=self.layers,
+            output="sigmoid" if self.data == "mnist14" else "linear",
+            spectral_norm=self.spectral_norm,
+        )
+
+    def identity(self) -> dict[str, Any]:
+        """What a resumed run must share with the checkpoint (all but length and device)."""
+        d = asdict(self)
+        for key in ("steps", "device", "threads", "checkpoint_every", "eval_samples"):
+            d.pop(key)
+        return d
+
+
+# Per-data defaults, applied under the flags a user gives.
+DATA_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ring8": {},
+    "grid25": {},
+    "mnist14": {
+        "steps": 3000,
+        "ema": 0.999,
+        "batch_size": 64,
+        "lr_g": 2e-4,
+        "lr_d": 2e-4,
+        "z_dim": 32,
+        "hidden": 256,
+        "layers": 2,
+        "val_every": 500,
+        "eval_samples": 1000,
+    },
+}
+RUN_FIELDS = {f.name for f in fields(GANRunConfig)}
+
+
+def config_for(data: str = "ring8", **given: Any) -> GANRunConfig:
+    """Run settings for ``data``: dataclass defaults, then per-data ones, then ``given``."""
+    if data not in GAN_DATA:
+        raise ConfigError(f"unknown GAN data {data!r}; choose from {', '.join(GAN_DATA)}")
+    return replace(GANRunConfig(data=data), **{**DATA_DEFAULTS[data], **given})
+
+
+def _seeded(seed: int, device: torch.device | None = None) -> torch.Generator:
+    return torch.Generator(device=device or "cpu").manual_seed(seed)
+
+
+class ImageScorer:
+    """Offline MNIST 14×14 scores: classifier features' Fréchet distance to the test split and
+    the class histogram's KL to uniform."""
+
+    def __init__(self, classifier: DigitClassifier, reference: Tensor) -> None:
+        self.classifier = classifier
+        self.reference_features = self.features(reference)
+
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:
+        """Classifier features of images [n, 196] (on the CPU)."""
+        return self.classifier.features(x.detach().float().cpu())
+
+    @torch.no_grad()
+    def score(self, images: Tensor) -> dict[str, float]:
+        """fid (Fréchet distance to the reference), class_kl, and the class histogram."""
+        x = images.detach().float().cpu()
+        labels = self.classifier.head(self.classifier.features(x)).argmax(1)
+        return {
+            "fid": frechet_distance(self.features(x), self.reference_features),
+            "class_kl": class_histogram_kl(labels),
+            "class_counts": torch.bincount(labels, minlength=10).tolist(),
+        }
+
+
+class GANTask:
+    """One step: ``d_steps`` discriminator updates, then one generator update and the EMA."""
+
+    def __init__(
+        self,
+        cfg: GANRunConfig,
+        gen: Generator,
+        disc: Discriminator,
+        device: torch.device,
+        train_images: Tensor | None = None,
+        scorer: ImageScorer | None = None,
+    ) -> None:
+        self.cfg, self.gen, self.disc, self.device = cfg, gen, disc, device
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr_d, betas=betas)
+        self.ema = EMA(gen, cfg.ema) if cfg.ema > 0 else None
+        self.train_images = train_images
+        self.scorer = scorer
+        self.sampler = (
+            EpochSampler(len(train_images), cfg.batch_size, cfg.seed, device)
+            if train_images is not None
+            else None
+        )
+        self.modes = None if train_images is not None else toy_modes(cfg.data)
+
+    def real_batch(self, update: int, i: int) -> Tensor:
+        """The i-th real minibatch of step ``update``: a pure function of (seed, update, i)."""
+        k = (update - 1) * self.cfg.d_steps + i + 1
+        if self.sampler is not None and self.train_images is not None:
+            return self.train_images[self.sampler.indices(k)]
+        g = _seeded(self.cfg.seed * 1_000_003 + k)
+        return sample_toy(self.cfg.data, self.cfg.batch_size, g).to(self.device)
+
+    def _noise(self) -> Tensor:
+        return torch.randn(self.cfg.batch_size, self.cfg.z_dim, device=self.device)
+
+    def _fake(self, z: Tensor) -> Tensor:
+        """G(z); for binary images, Bernoulli samples of G(z) with the straight-through
+        gradient (forward b ~ Bernoulli(p), backward ∂b/∂p = 1), so the discriminator never
+        tells real from fake by binary vs. grey pixels."""
+        p = self.gen(z)
+        if self.modes is not None:
+            return p
+        return p + (torch.bernoulli(p.detach()) - p).detach()
+
+    def step(self, update: int) -> dict[str, Tensor]:
+        cfg = self.cfg
+        self.disc.requires_grad_(True)
+        for i in range(cfg.d_steps):
+            real = self.real_batch(update, i)
+            with torch.no_grad():
+                fake = self._fake(self._noise())
+            r, f = self.disc(real), self.disc(fake)
+            loss_d = d_loss(cfg.loss, r, f)
+            penalty = torch.zeros((), device=self.device)
+            if cfg.loss == "wgan-gp" and cfg.gp > 0:
+                penalty = penalty + cfg.gp * gradient_penalty(self.disc, real, fake)
+            if cfg.r1 > 0:
+                penalty = penalty + cfg.r1 / 2 * r1_penalty(self.disc, real)
+            self.opt_d.zero_grad(set_to_none=True)
+            (loss_d + penalty).backward()
+            self.opt_d.step()
+        self.disc.requires_grad_(False)
+        loss_g = g_loss(cfg.loss, self.disc(self._fake(self._noise())))
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        if self.ema is not None:
+            self.ema.update(self.gen)
+        ld = loss_d.detach()
+        return {
+            "loss": ld + penalty.detach() + loss_g.detach(),
+            "d_loss": ld,
+            "g_loss": loss_g.detach(),
+            "penalty": penalty.detach(),
+            "d_real": r.detach().mean(),
+            "d_fake": f.detach().mean(),
+        }
+
+    def generators(self) -> dict[str, Generator]:
+        """The trained generator and, when kept, its moving average."""
+        out = {"": self.gen}
+        if self.ema is not None:
+            out["_ema"] = self.ema.model  # type: ignore[assignment]
+        return out
+
+    @torch.no_grad()
+    def evaluate(self, n: int, seed: int) -> dict[str, Any]:
+        """Metrics of each generator on n samples from fixed noise."""
+        out: dict[str, Any] = {}
+        for suffix, gen in self.generators().items():
+            g = _seeded(seed, self.device)
+            x = gen.sample(n, g)
+            if self.modes is not None:
+                m = mixture_metrics(x, self.modes, TOY_STD)
+                out[f"modes_covered{suffix}"] = m["modes_covered"]
+                out[f"high_quality_fraction{suffix}"] = m["high_quality_fraction"]
+                out[f"mode_kl{suffix}"] = m["mode_kl_to_uniform"]
+            elif self.scorer is not None:
+                s = self.scorer.score(torch.bernoulli(x, generator=g))
+                out[f"fid{suffix}"] = s["fid"]
+                out[f"class_kl{suffix}"] = s["class_kl"]
+        return out
+
+    def validate(self, update: int) -> dict[str, float]:
+        n = 1000 if self.modes is None else 2000
+        return self.evaluate(n, self.cfg.seed * 7919 + update)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            "gen": self.gen.state_dict(),
+            "disc": self.disc.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+        }
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.gen.load_state_dict(state["gen"])
+        self.disc.load_state_dict(state["disc"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    if resume and not (out / Trainer.CHECKPOINT).is_file():
+        raise CheckpointError(
+            f"--resume: no checkpoint in {out} (expected {out / Trainer.CHECKPOINT})"
+        )
+    if not resume and (out / Trainer.CHECKPOINT).is_file():
+        raise ConfigError(
+            f"{out} already holds a run; pass --resume to continue it or use another --out"
+        )
+
+
+def run_gan(
+    cfg: GANRunConfig, out_dir: str | Path, resume: bool = False, quiet: bool = False
+) -> dict[str, Any]:
+    """Train (or resume) the GAN, then write samples.png, losses.png, metrics_curve.png,
+    report.html, metrics.json, config.json and checkpoint.pt into ``out_dir``."""
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    _check_out(out, resume)
+    device = resolve_device(cfg.device)
+    torch.set_num_threads(cfg.threads)
+    out.mkdir(parents=True, exist_ok=True)
+
+    images = scorer = None
+    classifier_info: dict[str, Any] = {}
+    reference: dict[str, Any] = {}
+    t_cls = time.perf_counter()
+    if cfg.data == "mnist14":
+        data = load_dataset("mnist14")
+        classifier, classifier_info = load_or_train_classifier(
+            data, out / "classifier.pt", cfg.classifier_epochs
+        )
+        scorer = ImageScorer(classifier, data.test)
+        real_val = scorer.score(data.val)
+        reference = {"fid_real_val": real_val["fid"], "class_kl_real_val": real_val["class_kl"]}
+        images = data.train.to(device)
+        x_dim = data.num_pixels
+    else:
+        x_dim = 2
+    classifier_seconds = time.perf_counter() - t_cls
+
+    torch.manual_seed(cfg.seed)
+    model_cfg = cfg.model_config(x_dim)
+    gen, disc = Generator(model_cfg).to(device), Discriminator(model_cfg).to(device)
+    task = GANTask(cfg, gen, disc, device, images, scorer)
+    _write_json(out / "config.json", asdict(cfg))
+    trainer = Trainer(
+        task,
+        TrainerConfig(
+            updates=cfg.steps,
+            val_every=cfg.val_every,
+            checkpoint_every=cfg.checkpoint_every,
+            quiet=quiet,
+            desc=f"gan {cfg.data}",
+        ),
+        out,
+        meta={"kind": "gan", "run": cfg.identity(), "model": model_cfg.to_dict()},
+    )
+    result = trainer.run(resume=resume)
+
+    t_eval = time.perf_counter()
+    gen.eval()
+    final = task.evaluate(cfg.eval_samples, cfg.seed + 12345)
+    if task.modes is not None:
+        real = sample_toy(cfg.data, cfg.eval_samples, _seeded(cfg.seed + 54321))
+        ref = mixture_metrics(real, task.modes, TOY_STD)
+        reference = {
+            "modes_covered_real": ref["modes_covered"],
+            "high_quality_fraction_real": ref["high_quality_fraction"],
+            "mode_kl_real": ref["mode_kl_to_uniform"],
+        }
+    eval_seconds = time.perf_counter() - t_eval
+
+    files = _figures(cfg, task, result, out)
+    metrics: dict[str, Any] = {
+        "data": cfg.data,
+        "loss": cfg.loss,
+        "steps": result.updates,
+        **final,
+        **reference,
+        **{f"classifier_{k}": v for k, v in classifier_info.items() if k != "data"},
+        "eval_samples": cfg.eval_samples,
+        "wall_seconds": result.wall_seconds,
+        "steps_per_second": result.updates_per_second,
+        "classifier_seconds": classifier_seconds,
+        "eval_seconds": eval_seconds,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+    if cfg.data == "mnist14":
+        metrics["scoring"] = (
+            "binary images sampled from the generated pixel probabilities; reference = test split"
+        )
+    _report(cfg, metrics, files, out)
+    metrics["total_seconds"] = time.perf_counter() - t_start
+    _write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def _figures(cfg: GANRunConfig, task: GANTask, result: Any, out: Path) -> dict[str, Path]:
+    from deepgen.gan.plots import (
+        plot_image_tiles,
+        plot_losses,
+        plot_metric_curves,
+        plot_samples_2d,
+    )
+
+    files = {"losses": plot_losses(result.train, out / "losses.png")}
+    gens = task.generators()
+    with torch.no_grad():
+        if task.modes is not None:
+            n = 2000
+            real = sample_toy(cfg.data, n, _seeded(cfg.seed + 1)).numpy()
+            panels = {
+                ("EMA generator" if k else "generator"): g.sample(
+                    n, _seeded(cfg.seed + 2, task.device)
+                )
+                .cpu()
+                .numpy()
+                for k, g in gens.items()
+            }
+            files["samples"] = plot_samples_2d(
+                real,
+                panels,
+                task.modes.numpy(),
+                3 * TOY_STD,
+                out / "samples.png",
+                f"{cfg.data}: data and {len(panels[next(iter(panels))])} samples "
+                "(red circles: 3σ around each mode)",
+            )
+            keys = [("modes_covered", "modes covered"), ("high_quality_fraction", "HQ fraction")]
+        else:
+            g = gens.get("_ema", gens[""])
+            probs = g.sample(64, _seeded(cfg.seed + 2, task.device)).cpu()
+            binary = torch.bernoulli(probs, generator=_seeded(cfg.seed + 3))
+            files["samples"] = plot_image_tiles(
+                binary.numpy(),
+                (14, 14),
+                out / "samples.png",
+                "Generated 14×14 digits (binary samples of the pixel probabilities)",
+            )
+            files["probabilities"] = plot_image_tiles(
+                probs.numpy(), (14, 14), out / "probabilities.png", "Pixel probabilities"
+            )
+            keys = [("fid", "classifier Fréchet distance"), ("class_kl", "class KL to uniform")]
+    files["metrics_curve"] = plot_metric_curves(
+        result.val, keys, out / "metrics_curve.png", "Validation metrics during training"
+    )
+    return files
+
+
+def _report(cfg: GANRunConfig, metrics: dict[str, Any], files: dict[str, Path], out: Path) -> None:
+    report = HtmlReport(f"GAN ({cfg.loss}) on {cfg.data}: {metrics['steps']:,} steps")
+    extras = [
+        f"R1 γ = {cfg.r1:g}" if cfg.r1 > 0 else "",
+        "spectral normalisation" if cfg.spectral_norm else "",
+        f"generator EMA β = {cfg.ema:g}" if cfg.ema > 0 else "",
+    ]
+    report.paragraph(
+        f"MLP generator and discriminator ({cfg.layers} hidden layers of {cfg.hidden}); "
+        f"loss {cfg.loss}; {cfg.d_steps} discriminator update(s) per generator update; "
+        + ", ".join(e for e in extras if e)
+        + "."
+    )
+    if cfg.data == "mnist14":
+        report.paragraph(
+            "Scores use a CNN classifier trained by deepgen on the mnist14 training split "
+            "(no downloaded weights): Fréchet distance of its 64 penultimate features to the "
+            "1,000 test images, and the KL divergence of the predicted-class histogram to "
+            "uniform. The real validation images scored the same way are the reference."
+        )
+    else:
+        report.paragraph(
+            "A sample is high quality when within 3σ of its nearest mode; a mode is covered "
+            "when it gets at least 10% of a fair share of high-quality samples. Real samples "
+            "scored the same way are the reference."
+        )
+    report.heading("Results")
+    report.table({k: v for k, v in metrics.items() if not isinstance(v, list)})
+    report.heading("1. Samples")
+    report.image(files["samples"], "Samples of the trained generator(s)")
+    if "probabilities" in files:
+        report.image(files["probabilities"], "The same samples' pixel probabilities")
+    report.heading("2. Losses")
+    report.image(files["losses"], "Discriminator and generator losses per step")
+    report.heading("3. Validation metrics")
+    report.image(files["metrics_curve"], f"Every {cfg.val_every} steps")
+    report.heading("Configuration")
+    report.table(asdict(cfg))
+    report.write(out / "report.html")

@@ -1,0 +1,144 @@
+"""Smoke tests of benchmarks/logdet_scaling.py and benchmarks/flows_vs_peers.py: tiny runs that
+write sane JSON (no speed targets), plus the pieces whose correctness the numbers rest on: the
+exponent fit and the equivalence of the architectures built in each library."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import torch
+
+from deepgen.flows import AffineCoupling
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+PEERS_REASON = (
+    "nflows and zuko come from the optional `bench` extra "
+    "(pip install -c constraints.txt -e '.[bench]'); not installed here"
+)
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"{name}_bench", BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def logdet() -> ModuleType:
+    return _load("logdet_scaling")
+
+
+@pytest.fixture(scope="module")
+def peers() -> ModuleType:
+    return _load("flows_vs_peers")
+
+
+# --- logdet_scaling ---------------------------------------------------------------------------
+def test_logdet_quick_run_writes_exponents_and_plot(logdet: ModuleType, tmp_path: Path) -> None:
+    result = logdet.main(["--quick", "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "logdet_scaling.json").read_text())
+    assert saved["exponents"] == result["exponents"]
+    assert set(saved["exponents"]) == {"diagonal", "triangular", "triangular_param", "dense"}
+    for name, entry in saved["methods"].items():
+        assert all(math.isfinite(v) for v in (entry["fit"]["exponent"], saved["exponents"][name]))
+        assert entry["k"][0] == 8 and all(t > 0 for t in entry["median_seconds"])
+        assert entry["full_range"]["k_max"] == 64
+        # the timed expression computes the log-determinant deepgen's forward returns
+        assert entry["max_abs_error_vs_deepgen_forward"] < 1e-9
+    assert saved["methods"]["triangular"]["max_abs_error_vs_slogdet"] < 1e-9
+    assert saved["setup"]["torch_threads"] == 1
+    assert (tmp_path / "logdet_scaling.png").stat().st_size > 0
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize(("power", "crossover"), [(1.0, 64), (3.0, 512)])
+def test_fit_recovers_the_exponent_above_the_overhead_floor(
+    logdet: ModuleType, power: float, crossover: int
+) -> None:
+    """time = 10 µs overhead + c·K^p: the full-range fit is biased low by the overhead, the
+    headline fit (above 4 × the floor) recovers p to within the overhead's leftover share."""
+    ks = [2**i for i in range(3, 13)]
+    c = 1e-5 / crossover**power  # compute equals the overhead at K = crossover
+    times = [1e-5 + c * k**power for k in ks]
+    fitted = logdet.fit_method(ks, times, max_k=4096)
+    assert fitted["full_range"]["exponent"] < 0.8 * power
+    assert fitted["fit"]["k_min"] >= crossover and not fitted["fit"]["overhead_dominated"]
+    assert fitted["fit"]["exponent"] == pytest.approx(power, rel=0.15)
+    exact = logdet.fit_exponent(ks, [c * k**power for k in ks])
+    assert exact["exponent"] == pytest.approx(power, abs=1e-9)
+    assert exact["rms_log_residual"] < 1e-9
+
+
+def test_fit_flags_a_flat_curve_as_overhead_dominated(logdet: ModuleType) -> None:
+    ks = [8, 16, 32, 64]
+    fitted = logdet.fit_method(ks, [1e-5 * (1 + 1e-3 * k) for k in ks], max_k=64)
+    assert fitted["fit"]["overhead_dominated"] and fitted["fit"]["points"] == 3
+    assert np.isfinite(fitted["fit"]["exponent"])
+
+
+# --- flows_vs_peers ---------------------------------------------------------------------------
+def test_coupling_masks_are_the_features_deepgen_changes(peers: ModuleType) -> None:
+    """The masks given to nflows change exactly the features deepgen's AffineCoupling changes."""
+    for d in (2, 5, 8):
+        for i, mask in enumerate(peers.coupling_masks(d, 2)):
+            t = AffineCoupling(d, 8, swap=bool(i % 2))
+            g = torch.Generator().manual_seed(d + i)
+            with torch.no_grad():  # random weights, so every changed feature really changes
+                for p in t.parameters():
+                    p.copy_(0.5 * torch.randn(p.shape, generator=g))
+            x = torch.randn(4, d, generator=g)
+            with torch.no_grad():
+                y, _ = t(x)
+            changed = (~torch.isclose(y, x)).any(0).tolist()
+            assert changed == [bool(m) for m in mask], (d, i)
+
+
+def test_flows_quick_run_deepgen_only(peers: ModuleType, tmp_path: Path) -> None:
+    peers.main(["--quick", "--skip-peers", "--out", str(tmp_path)])
+    result = json.loads((tmp_path / "flows_vs_peers.json").read_text())
+    assert set(result["ratios"]) == {"moons/realnvp", "moons/maf", "gauss8/realnvp", "gauss8/maf"}
+    for case in result["cases"]:
+        assert list(case["libraries"]) == ["deepgen"]
+        entry = case["libraries"]["deepgen"]
+        assert entry["median_ms_per_train_step"] > 0
+        assert entry["median_logprob_points_per_second"] > 0
+        assert len(entry["repeats_ms_per_train_step"]) == result["setup"]["repeats"]
+        assert case["train_step_ratios"]["ratios"]["deepgen_vs_faster_peer"] is None
+    assert result["target_met"] is None
+    for kind in ("realnvp", "maf"):
+        assert math.isfinite(result["quality_moons"][kind]["deepgen"]["test_log_likelihood"])
+    assert result["setup"]["peer_status"]["nflows"].startswith("skipped")
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_flows_quick_run_against_nflows_and_zuko(peers: ModuleType, tmp_path: Path) -> None:
+    pytest.importorskip("nflows", reason=PEERS_REASON)
+    pytest.importorskip("zuko", reason=PEERS_REASON)
+    peers.main(["--quick", "--out", str(tmp_path)])
+    result = json.loads((tmp_path / "flows_vs_peers.json").read_text())
+    for case in result["cases"]:
+        libs = case["libraries"]
+        assert list(libs) == ["deepgen", "nflows", "zuko"]
+        # the same architecture: the same number of parameters in every library
+        assert len({entry["parameters"] for entry in libs.values()}) == 1
+        for key in ("train_step_ratios", "logprob_ratios"):
+            ratios = case[key]["ratios"]
+            for name in ("deepgen_vs_nflows", "deepgen_vs_zuko", "deepgen_vs_faster_peer"):
+                assert math.isfinite(ratios[name]) and ratios[name] > 0
+            assert ratios["deepgen_vs_faster_peer"] == pytest.approx(
+                min(ratios["deepgen_vs_nflows"], ratios["deepgen_vs_zuko"])
+            )
+    quality = result["quality_moons"]["realnvp"]
+    bound = -math.log(2 * math.pi) + 8 * math.log(1.001)
+    assert quality["nflows"]["test_log_likelihood"] <= bound  # nflows' capped coupling scale
+    assert all(math.isfinite(quality[lib]["test_log_likelihood"]) for lib in quality)
