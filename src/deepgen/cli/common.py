@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -80,16 +81,18 @@ def print_json(obj: Any) -> None:
     print(json.dumps(_finite(obj), allow_nan=False))
 
 
-def run_config(cls: type[T], args: argparse.Namespace) -> T:
+def run_config(cls: type[T], args: argparse.Namespace, fresh: Callable[..., T] | None = None) -> T:
     """Build a run-config dataclass from the flags given (those not None).
 
-    With ``--resume`` the run's saved ``config.json`` is the base: flags may change the schedule
-    (the fields its ``identity()`` leaves out) but not what the checkpoint depends on.
+    A fresh run is ``fresh(**flags)`` (default: the class itself; a command with per-data
+    defaults passes its own builder). With ``--resume`` the run's saved ``config.json`` is the
+    base: flags may change the schedule (the fields its ``identity()`` leaves out) but not what
+    the checkpoint depends on.
     """
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     given = {k: v for k, v in vars(args).items() if k in names and v is not None}
     if not args.resume:
-        return cls(**given)
+        return (fresh or cls)(**given)
     config_file = Path(args.out) / "config.json"
     if not config_file.is_file():
         raise CheckpointError(f"--resume: no run to resume in {args.out} ({config_file} missing)")

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from deepgen.cli.common import add_common, positive_float, positive_int, print_json
-from deepgen.errors import CheckpointError, ConfigError
+from deepgen.cli.common import add_common, positive_float, positive_int, print_json, run_config
 from deepgen.gan.experiment import (
     DATA_DEFAULTS,
     GAN_DATA,
-    RUN_FIELDS,
     GANRunConfig,
     config_for,
     run_gan,
@@ -111,32 +108,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train)
 
 
-def _config_from_args(args: argparse.Namespace) -> GANRunConfig:
-    given = {k: v for k, v in vars(args).items() if k in RUN_FIELDS and v is not None}
-    if not args.resume:
-        return config_for(**given)
-    config_file = Path(args.out) / "config.json"
-    if not config_file.is_file():
-        raise CheckpointError(f"--resume: no run to resume in {args.out} ({config_file} missing)")
-    try:
-        saved = json.loads(config_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{config_file} is corrupt: {exc.msg}") from None
-    fixed = GANRunConfig(**saved).identity()
-    clashes = [
-        f"--{k.replace('_', '-')} {given[k]} (the run has {fixed[k]})"
-        for k in given
-        if k in fixed and given[k] != fixed[k]
-    ]
-    if clashes:
-        raise ConfigError(
-            "--resume continues the run as configured; these flags differ: " + ", ".join(clashes)
-        )
-    return GANRunConfig(**{**saved, **given})
-
-
 def _train(args: argparse.Namespace) -> int:
-    cfg = _config_from_args(args)
+    cfg = run_config(GANRunConfig, args, fresh=config_for)
     metrics = run_gan(cfg, args.out, resume=args.resume, quiet=args.quiet or args.json)
     if args.json:
         print_json(metrics)

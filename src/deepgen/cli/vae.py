@@ -4,17 +4,13 @@
 from __future__ import annotations
 
 import argparse
-import json
-from dataclasses import fields
 from pathlib import Path
 
-from deepgen.cli.common import add_common, positive_float, positive_int, print_json
+from deepgen.cli.common import add_common, positive_float, positive_int, print_json, run_config
 from deepgen.data import DATASETS
-from deepgen.errors import CheckpointError, ConfigError
+from deepgen.errors import ConfigError
 from deepgen.vae.amortization import GapConfig, run_gap
 from deepgen.vae.experiment import VAERunConfig, evaluate_checkpoint, run_vae
-
-_RUN_FIELDS = {f.name for f in fields(VAERunConfig)}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -129,34 +125,10 @@ def _register_gap(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_gap)
 
 
-def _config_from_args(args: argparse.Namespace) -> VAERunConfig:
-    given = {k: v for k, v in vars(args).items() if k in _RUN_FIELDS and v is not None}
-    if not args.resume:
-        return VAERunConfig(**given)
-    config_file = Path(args.out) / "config.json"
-    if not config_file.is_file():
-        raise CheckpointError(f"--resume: no run to resume in {args.out} ({config_file} missing)")
-    try:
-        saved = json.loads(config_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{config_file} is corrupt: {exc.msg}") from None
-    fixed = VAERunConfig(**saved).identity()
-    clashes = [
-        f"--{k.replace('_', '-')} {given[k]} (the run has {fixed[k]})"
-        for k in given
-        if k in fixed and given[k] != fixed[k]
-    ]
-    if clashes:
-        raise ConfigError(
-            "--resume continues the run as configured; these flags differ: " + ", ".join(clashes)
-        )
-    return VAERunConfig(**{**saved, **given})
-
-
 def _train(args: argparse.Namespace) -> int:
     if args.vae_command is not None:  # pragma: no cover - argparse routes sub-commands itself
         raise ConfigError(f"unknown vae command {args.vae_command}")
-    cfg = _config_from_args(args)
+    cfg = run_config(VAERunConfig, args)
     metrics = run_vae(cfg, args.out, resume=args.resume, quiet=args.quiet)
     if not args.quiet:
         out = Path(args.out)

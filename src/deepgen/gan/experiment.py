@@ -8,7 +8,6 @@ images sampled from them).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -19,8 +18,8 @@ from torch import Tensor
 
 from deepgen.data import load_dataset
 from deepgen.data.toy import grid_modes, ring_modes, sample_toy
-from deepgen.errors import CheckpointError, ConfigError
-from deepgen.fileio import atomic_write_bytes
+from deepgen.errors import ConfigError
+from deepgen.fileio import write_json
 from deepgen.gan.classifier import DigitClassifier, load_or_train_classifier
 from deepgen.gan.losses import LOSSES, d_loss, g_loss, gradient_penalty, r1_penalty
 from deepgen.gan.metrics import class_histogram_kl, frechet_distance, mixture_metrics
@@ -308,21 +307,6 @@ class GANTask:
             self.ema.load_state_dict(state["ema"])
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
-
-
-def _check_out(out: Path, resume: bool) -> None:
-    if resume and not (out / Trainer.CHECKPOINT).is_file():
-        raise CheckpointError(
-            f"--resume: no checkpoint in {out} (expected {out / Trainer.CHECKPOINT})"
-        )
-    if not resume and (out / Trainer.CHECKPOINT).is_file():
-        raise ConfigError(
-            f"{out} already holds a run; pass --resume to continue it or use another --out"
-        )
-
-
 def run_gan(
     cfg: GANRunConfig, out_dir: str | Path, resume: bool = False, quiet: bool = False
 ) -> dict[str, Any]:
@@ -330,7 +314,7 @@ def run_gan(
     report.html, metrics.json, config.json and checkpoint.pt into ``out_dir``."""
     t_start = time.perf_counter()
     out = Path(out_dir)
-    _check_out(out, resume)
+    Trainer.check_out_dir(out, resume)
     device = resolve_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -357,7 +341,7 @@ def run_gan(
     model_cfg = cfg.model_config(x_dim)
     gen, disc = Generator(model_cfg).to(device), Discriminator(model_cfg).to(device)
     task = GANTask(cfg, gen, disc, device, images, scorer)
-    _write_json(out / "config.json", asdict(cfg))
+    write_json(out / "config.json", asdict(cfg))
     trainer = Trainer(
         task,
         TrainerConfig(
@@ -408,7 +392,7 @@ def run_gan(
         )
     _report(cfg, metrics, files, out)
     metrics["total_seconds"] = time.perf_counter() - t_start
-    _write_json(out / "metrics.json", metrics)
+    write_json(out / "metrics.json", metrics)
     return metrics
 
 

@@ -22,7 +22,6 @@ KL — so their difference carries little Monte Carlo noise; its standard error 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import statistics
 import sys
@@ -47,7 +46,7 @@ from deepgen.distributions import (
     reparameterize,
 )
 from deepgen.errors import ConfigError
-from deepgen.fileio import atomic_write_bytes
+from deepgen.fileio import write_json
 from deepgen.report import HtmlReport
 from deepgen.train import resolve_device
 from deepgen.vae.model import VAE
@@ -406,10 +405,6 @@ def measure_gap(model: VAE, x: Tensor, cfg: GapConfig, progress: bool = False) -
     }
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
-
-
 def plot_gaps(result: dict[str, Any], path: str | Path) -> Path:
     """Per-image approximation and amortization gaps (stacked, sorted), and L[q*] vs L[q_φ]."""
     from matplotlib.figure import Figure
@@ -498,5 +493,5 @@ def run_gap(
     report.table(metrics["memory"], "memory (bytes)")
     report.table(asdict(cfg), "configuration")
     report.write(out / "report.html")
-    _write_json(out / "metrics.json", metrics)
+    write_json(out / "metrics.json", metrics)
     return metrics

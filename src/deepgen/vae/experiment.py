@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from deepgen.bounds import importance_sampled_log_px
 from deepgen.data import BinaryImageData, load_dataset
 from deepgen.distributions import check_binary
 from deepgen.errors import CheckpointError, ConfigError
-from deepgen.fileio import atomic_write_bytes
+from deepgen.fileio import write_json
 from deepgen.report import HtmlReport
 from deepgen.report.plots import (
     plot_elbo_terms,
@@ -165,10 +164,6 @@ def log_likelihood_on(
     }
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
-
-
 def run_vae(
     cfg: VAERunConfig, out_dir: str | Path, resume: bool = False, quiet: bool = False
 ) -> dict[str, Any]:
@@ -184,21 +179,13 @@ def run_vae(
     check_binary(data.val, f"{cfg.data} validation data")
     if cfg.val_images > len(data.val):
         raise ConfigError(f"--val-images {cfg.val_images} exceeds the {len(data.val)} held out")
-    if resume and not (out / Trainer.CHECKPOINT).is_file():
-        raise CheckpointError(
-            f"--resume: no checkpoint in {out} (expected {out / Trainer.CHECKPOINT})"
-        )
-    if not resume and (out / Trainer.CHECKPOINT).is_file():
-        # A fresh run into a folder with a checkpoint would silently overwrite it.
-        raise ConfigError(
-            f"{out} already holds a run; pass --resume to continue it or use another --out"
-        )
+    Trainer.check_out_dir(out, resume)
 
     torch.manual_seed(cfg.seed)
     model = VAE(cfg.model_config(data.num_pixels)).to(device)
     task = VAETask(model, data, cfg, device)
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "config.json", asdict(cfg))
+    write_json(out / "config.json", asdict(cfg))
     trainer = Trainer(
         task,
         TrainerConfig(
@@ -288,7 +275,7 @@ def run_vae(
     metrics["report_seconds"] = time.perf_counter() - t_report
     metrics["total_seconds"] = time.perf_counter() - t_start
     report.write(out / "report.html")
-    _write_json(out / "metrics.json", metrics)
+    write_json(out / "metrics.json", metrics)
     return metrics
 
 
