@@ -53,15 +53,17 @@ class Compose(Transform):
         self.features = sizes.pop()
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        total = x.new_zeros(x.shape[0])
-        for t in self.transforms:
+        first, *rest = self.transforms
+        x, total = first(x, context)
+        for t in rest:
             x, ld = t(x, context)
             total = total + ld
         return x, total
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        total = y.new_zeros(y.shape[0])
-        for t in reversed(self.transforms):
+        last, *rest = reversed(self.transforms)
+        y, total = last.inverse(y, context)
+        for t in rest:
             y, ld = t.inverse(y, context)
             total = total + ld
         return y, total

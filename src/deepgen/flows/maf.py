@@ -4,8 +4,8 @@ MADE: give input i the degree i (1..D), each hidden unit a degree in 1..D−1, a
 of degree m to inputs of degree ≤ m; output i (degree i) connects to hidden units of degree < i.
 Then output i depends only on x_<i: the network's Jacobian is strictly lower-triangular.
 
-MAF maps data to noise in one pass: z_i = (x_i − μ_i(x_<i)) exp(−α_i(x_<i)),
-log|det ∂z/∂x| = −Σ α_i. Sampling inverts it sequentially: x_i = z_i exp(α_i) + μ_i, D passes.
+MAF maps data to noise in one pass: z_i = (x_i − μ_i(x_<i)) exp(s_i(x_<i)) (s = −α, soft-clamped),
+log|det ∂z/∂x| = Σ s_i. Sampling inverts it sequentially: x_i = z_i exp(−s_i) + μ_i, D passes.
 So log_prob (what training needs) runs the fast direction.
 """
 
@@ -70,19 +70,20 @@ class MAF(Transform):
         self.made = MADE(features, hidden, layers, params=2)
         self.scale_bound = scale_bound
 
-    def _mu_alpha(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def _mu_s(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """μ(x_<i) and the log-scale s(x_<i) = −α(x_<i) of the data → noise direction."""
         out = self.made(x)
         return out[:, 0], soft_clamp(out[:, 1], self.scale_bound)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        mu, alpha = self._mu_alpha(x)
-        return (x - mu) * torch.exp(-alpha), -alpha.sum(-1)
+        mu, s = self._mu_s(x)
+        return (x - mu) * torch.exp(s), s.sum(-1)
 
     def inverse(self, z: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         x = torch.zeros_like(z)
         for i in range(self.features):  # x_i needs x_<i: one pass per feature
-            mu, alpha = self._mu_alpha(x)
+            mu, s = self._mu_s(x)
             x = x.clone()
-            x[:, i] = z[:, i] * torch.exp(alpha[:, i]) + mu[:, i]
-        mu, alpha = self._mu_alpha(x)
-        return x, alpha.sum(-1)
+            x[:, i] = z[:, i] * torch.exp(-s[:, i]) + mu[:, i]
+        mu, s = self._mu_s(x)
+        return x, -s.sum(-1)
