@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from deepgen import __version__
 from deepgen.errors import DeepgenError
 
-COMMANDS = ("vae", "data", "check", "flow", "vi", "game", "gan")
+COMMANDS = ("vae", "data", "check", "flow", "receptive_field", "pixelcnn", "game", "vi", "gan")
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -1,0 +1,63 @@
+"""Smoke tests of the PixelCNN benchmarks: they run and write sane JSON (no speed targets)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+from deepgen.autoregressive.pixelcnn import PixelCNN, PixelCNNConfig
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"{name}_bench", BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def throughput() -> ModuleType:
+    return _load("pixelcnn_throughput")
+
+
+def test_throughput_quick_run(throughput: ModuleType, tmp_path: Path) -> None:
+    throughput.main(["--quick", "--out", str(tmp_path)])
+    result = json.loads((tmp_path / "pixelcnn_throughput.json").read_text())
+    ratio = result["ratios"]["deepgen_vs_plain"]
+    assert math.isfinite(ratio) and ratio > 0
+    for name in ("deepgen", "plain"):
+        assert len(result["methods"][name]["repeats_updates_per_second"]) == 2
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize(("layers", "first"), [(2, 3), (6, 7)])
+def test_plain_reference_is_the_same_network(
+    throughput: ModuleType, layers: int, first: int
+) -> None:
+    """Same weights → same loss: the plain PixelCNN is deepgen's architecture, written apart."""
+    torch.manual_seed(0)
+    ours = PixelCNN(PixelCNNConfig(channels=8, layers=layers, first_kernel=first)).double()
+    plain = throughput.PlainPixelCNN(8, layers, 3, first).double()
+    plain.load_state_dict(ours.state_dict())
+    x = torch.bernoulli(torch.full((5, 1, 14, 14), 0.3, dtype=torch.float64))
+    assert torch.allclose(throughput.plain_loss(plain, x), ours.loss(x), rtol=1e-12, atol=0)
+
+
+def test_sampling_quick_run(tmp_path: Path) -> None:
+    _load("pixelcnn_sampling").main(["--quick", "--out", str(tmp_path)])
+    result = json.loads((tmp_path / "pixelcnn_sampling.json").read_text())
+    for model in ("pixelcnn", "gated"):
+        for fast in ("crop", "restricted"):
+            assert result["ratios"][f"{model}_{fast}_speedup"] > 0
+            assert result["fraction_of_identical_images"][f"{model}_{fast}"] == 1.0
