@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/vae_throughput.py --out benchmarks/results
 	$(PY) benchmarks/logdet_scaling.py --out benchmarks/results
 	$(PY) benchmarks/flows_vs_peers.py --out benchmarks/results
+	$(PY) benchmarks/pixelcnn_sampling.py --out benchmarks/results
+	$(PY) benchmarks/pixelcnn_throughput.py --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis
