@@ -41,12 +41,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -59,9 +57,10 @@ from torch import Tensor, nn
 from torch.distributions import Independent, Normal
 
 from deepgen.data.toy import sample_toy
-from deepgen.fileio import atomic_write_bytes
+from deepgen.fileio import write_json
 from deepgen.flows import MAF, AffineCoupling, Compose, Flow, Reverse
 from deepgen.nn import mlp
+from deepgen.provenance import git_state, load_average
 
 RESULT_NAME = "flows_vs_peers.json"
 HIDDEN = 64
@@ -374,29 +373,6 @@ def quality_case(
 
 
 # --- bookkeeping ---------------------------------------------------------------------------------
-def _git_state() -> dict[str, Any] | None:
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return {"commit": head, "src_modified": bool(dirty)}
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -453,7 +429,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     t_start = time.perf_counter()
-    load_before = _loadavg()
+    load_before = load_average()
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -551,19 +527,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "calls per library, the library order rotated each round; fresh batches per "
                 "block, the same for every library; medians over rounds"
             ),
-            "deepgen_git": _git_state(),
+            "deepgen_git": git_state(Path(__file__).resolve().parents[1]),
             "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
             "cpu_count": os.cpu_count(),
             "load_average_1_5_15min_before": load_before,
-            "load_average_1_5_15min_after": _loadavg(),
+            "load_average_1_5_15min_after": load_average(),
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
         "wall_seconds": time.perf_counter() - t_start,
     }
     out = Path(args.out) / RESULT_NAME
-    atomic_write_bytes(out, (json.dumps(result, indent=2) + "\n").encode())
+    write_json(out, result)
     log(f"wrote {out}")
     return result
 

@@ -37,13 +37,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -54,8 +52,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepgen.fileio import atomic_write_bytes
+from deepgen.fileio import write_json
 from deepgen.flows import ElementwiseAffine, LowerTriangularLinear, LULinear
+from deepgen.provenance import git_state, load_average
 
 RESULT_NAME = "logdet_scaling.json"
 PLOT_NAME = "logdet_scaling.png"
@@ -239,31 +238,6 @@ def plot(results: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
-def _git_state() -> dict[str, Any] | None:
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return {"commit": head, "src_modified": bool(dirty)}
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
-
-
 def _pow2_grid(lo: int, hi: int) -> list[int]:
     out, k = [], lo
     while k <= hi:
@@ -305,7 +279,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     t_start = time.perf_counter()
-    load_before = _loadavg()
+    load_before = load_average()
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -391,12 +365,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "per-call overhead floor), on the method's whole grid (extended for the vector "
                 "methods)"
             ),
-            "deepgen_git": _git_state(),
+            "deepgen_git": git_state(Path(__file__).resolve().parents[1]),
             "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
             "cpu_count": os.cpu_count(),
             "load_average_1_5_15min_before": load_before,
-            "load_average_1_5_15min_after": _loadavg(),
+            "load_average_1_5_15min_after": load_average(),
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
@@ -404,7 +378,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     out = Path(args.out)
     plot(results, out / PLOT_NAME)
-    atomic_write_bytes(out / RESULT_NAME, (json.dumps(result, indent=2) + "\n").encode())
+    write_json(out / RESULT_NAME, result)
     for m, entry in results.items():
         f, full = entry["fit"], entry["full_range"]
         log(

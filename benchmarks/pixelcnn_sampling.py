@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
-import json
 import os
 import platform
 import statistics
@@ -37,7 +36,7 @@ import torch
 
 from deepgen.autoregressive.experiment import PixelCNNRunConfig
 from deepgen.autoregressive.pixelcnn import build_model, sample
-from deepgen.fileio import atomic_write_bytes
+from deepgen.fileio import write_json
 
 RESULT_NAME = "pixelcnn_sampling.json"
 
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     out = Path(args.out) / RESULT_NAME
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, (json.dumps(result, indent=2) + "\n").encode())
+    write_json(out, result)
     for k, v in med.items():
         print(f"{k}: {v:.2f} s for {args.images} images", file=sys.stderr)
     print(f"speedups: {ratios}; wrote {out}", file=sys.stderr)

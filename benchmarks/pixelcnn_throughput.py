@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
-import json
 import os
 import platform
 import statistics
@@ -44,7 +43,8 @@ from torch import Tensor, nn
 from deepgen.autoregressive.experiment import PixelCNNRunConfig, PixelCNNTask
 from deepgen.autoregressive.pixelcnn import PixelCNN
 from deepgen.data import BinaryImageData, load_dataset
-from deepgen.fileio import atomic_write_bytes
+from deepgen.fileio import write_json
+from deepgen.provenance import load_average
 from deepgen.train import Trainer, TrainerConfig
 
 RESULT_NAME = "pixelcnn_throughput.json"
@@ -148,13 +148,6 @@ def measure(
     return rates
 
 
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="benchmarks/results")
@@ -167,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.quick:
         args.updates, args.repeats, args.warmup = 3, 2, 1
     torch.set_num_threads(args.threads)
-    load_before = _loadavg()
+    load_before = load_average()
     t_start = time.perf_counter()
     data = load_dataset("mnist14")
     cfg = PixelCNNRunConfig(device="cpu", val_images=500)
@@ -216,7 +209,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "cpu_count": os.cpu_count(),
             "python": platform.python_version(),
             "load_average_1_5_15min_before": load_before,
-            "load_average_1_5_15min_after": _loadavg(),
+            "load_average_1_5_15min_after": load_average(),
             "deepgen_timed": "TrainResult.updates_per_second, incl. the final validation "
             f"({cfg.val_images} images) and checkpoint",
         },
@@ -224,7 +217,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     out = Path(args.out) / RESULT_NAME
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, (json.dumps(result, indent=2) + "\n").encode())
+    write_json(out, result)
     print(
         f"deepgen {med['deepgen']:.1f} updates/s, plain {med['plain']:.1f} updates/s: "
         f"ratio {result['ratios']['deepgen_vs_plain']:.3f} (paired {paired:.3f}); wrote {out}",

@@ -32,13 +32,11 @@ import argparse
 import contextlib
 import datetime
 import gc
-import json
 import logging
 import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,7 +50,8 @@ from torch import Tensor, nn
 
 from deepgen.data import BinaryImageData, load_dataset
 from deepgen.errors import DeepgenError
-from deepgen.fileio import atomic_write_bytes
+from deepgen.fileio import write_json
+from deepgen.provenance import git_state, load_average
 from deepgen.train import Trainer, TrainerConfig, resolve_device
 from deepgen.vae.experiment import VAERunConfig, VAETask
 from deepgen.vae.model import VAE
@@ -383,38 +382,6 @@ def summarize(
     return methods, ratios, paired
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically (deepgen's temp file + fsync + os.replace)."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
-
-
-def _git_state() -> dict[str, Any] | None:
-    """The checkout's commit and whether src/ differs from it (deepgen's code that was timed)."""
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return {"commit": head, "src_modified": bool(dirty)}
-
-
-def _loadavg() -> list[float] | None:
-    """The 1, 5 and 15 minute load averages (other work on a shared machine), where known."""
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Updates per second of the SPEC §1 VAE: deepgen vs plain PyTorch vs pythae."
@@ -447,7 +414,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     t_start = time.perf_counter()
-    load_before = _loadavg()
+    load_before = load_average()
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -514,14 +481,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "methods": methods,
         "setup": {
             "device": str(device),
-            "deepgen_git": _git_state(),
+            "deepgen_git": git_state(Path(__file__).resolve().parents[1]),
             "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
             "torch_threads_from": "--threads" if args.threads is not None else "torch default",
             "torch_interop_threads": torch.get_num_interop_threads(),
             "cpu_count": os.cpu_count(),
             "load_average_1_5_15min_before": load_before,
-            "load_average_1_5_15min_after": _loadavg(),
+            "load_average_1_5_15min_after": load_average(),
             "python": platform.python_version(),
             "platform": platform.platform(),
             "pythae": pythae,
@@ -586,7 +553,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "wall_seconds": time.perf_counter() - t_start,
     }
     out = Path(args.out) / RESULT_NAME
-    write_json_atomic(out, result)
+    write_json(out, result)
     for name, entry in methods.items():
         log(f"{name:15s} median {entry['median_updates_per_second']:8.1f} updates/s")
     for key, value in ratios.items():
