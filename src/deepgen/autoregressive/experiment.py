@@ -32,7 +32,13 @@ from deepgen.errors import CheckpointError, ConfigError
 from deepgen.fileio import write_json
 from deepgen.report import HtmlReport
 from deepgen.report.plots import moving_average, plot_image_grid
-from deepgen.train import EpochSampler, Trainer, TrainerConfig, load_checkpoint, resolve_device
+from deepgen.train import (
+    EpochSampler,
+    Trainer,
+    load_checkpoint,
+    resolve_device,
+    train_run,
+)
 
 # What the NLL is compared with in the report (nats per image).
 REFERENCES: dict[str, dict[str, Any]] = {
@@ -236,21 +242,16 @@ def run_pixelcnn(
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model_config(*data.image_shape)).to(device)
     task = PixelCNNTask(model, data, cfg, device)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", asdict(cfg))
-    trainer = Trainer(
+    result = train_run(
         task,
-        TrainerConfig(
-            updates=cfg.steps,
-            val_every=cfg.val_every,
-            checkpoint_every=cfg.checkpoint_every,
-            quiet=quiet,
-            desc="pixelcnn",
-        ),
+        cfg,
         out,
+        updates=cfg.steps,
+        desc="pixelcnn",
         meta={"kind": "pixelcnn", "run": cfg.identity(), "model": model.config.to_dict()},
+        quiet=quiet,
+        resume=resume,
     )
-    result = trainer.run(resume=resume)
 
     model.eval()
     t_eval = time.perf_counter()

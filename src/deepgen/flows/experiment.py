@@ -43,7 +43,7 @@ from deepgen.report.plots import (
     plot_image_grid,
     plot_samples_over_data,
 )
-from deepgen.train import EpochSampler, Trainer, TrainerConfig, resolve_device
+from deepgen.train import EpochSampler, Trainer, resolve_device, train_run
 
 IMAGE_DATA = tuple(DATASETS)
 
@@ -249,21 +249,16 @@ def run_flow(
     torch.manual_seed(cfg.seed)
     flow = _build(cfg, train.shape[1], device)
     task = FlowTask(flow, train, val, cfg, device)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", asdict(cfg))
-    trainer = Trainer(
+    result = train_run(
         task,
-        TrainerConfig(
-            updates=cfg.steps,
-            val_every=cfg.val_every,
-            checkpoint_every=cfg.checkpoint_every,
-            quiet=quiet,
-            desc=f"flow {cfg.flow}",
-        ),
+        cfg,
         out,
+        updates=cfg.steps,
+        desc=f"flow {cfg.flow}",
         meta={"kind": "flow", "run": cfg.identity()},
+        quiet=quiet,
+        resume=resume,
     )
-    result = trainer.run(resume=resume)
     flow.eval()
 
     t_eval = time.perf_counter()

@@ -25,7 +25,7 @@ from deepgen.gan.losses import LOSSES, d_loss, g_loss, gradient_penalty, r1_pena
 from deepgen.gan.metrics import class_histogram_kl, frechet_distance, mixture_metrics
 from deepgen.gan.models import EMA, Discriminator, GANModelConfig, Generator
 from deepgen.report import HtmlReport
-from deepgen.train import EpochSampler, Trainer, TrainerConfig, resolve_device
+from deepgen.train import EpochSampler, Trainer, resolve_device, train_run
 
 GAN_DATA = ("ring8", "grid25", "mnist14")
 TOY_STD = 0.02  # the σ of deepgen.data.toy's ring8 and grid25
@@ -341,20 +341,16 @@ def run_gan(
     model_cfg = cfg.model_config(x_dim)
     gen, disc = Generator(model_cfg).to(device), Discriminator(model_cfg).to(device)
     task = GANTask(cfg, gen, disc, device, images, scorer)
-    write_json(out / "config.json", asdict(cfg))
-    trainer = Trainer(
+    result = train_run(
         task,
-        TrainerConfig(
-            updates=cfg.steps,
-            val_every=cfg.val_every,
-            checkpoint_every=cfg.checkpoint_every,
-            quiet=quiet,
-            desc=f"gan {cfg.data}",
-        ),
+        cfg,
         out,
+        updates=cfg.steps,
+        desc=f"gan {cfg.data}",
         meta={"kind": "gan", "run": cfg.identity(), "model": model_cfg.to_dict()},
+        quiet=quiet,
+        resume=resume,
     )
-    result = trainer.run(resume=resume)
 
     t_eval = time.perf_counter()
     gen.eval()

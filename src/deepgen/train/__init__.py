@@ -1,7 +1,14 @@
 """Training: the generic loop (progress, logging, NaN guard, resume) and atomic checkpoints."""
 
 from deepgen.train.checkpoint import load_checkpoint, save_checkpoint
-from deepgen.train.loop import EpochSampler, Trainer, TrainerConfig, TrainResult, resolve_device
+from deepgen.train.loop import (
+    EpochSampler,
+    Trainer,
+    TrainerConfig,
+    TrainResult,
+    resolve_device,
+    train_run,
+)
 
 __all__ = [
     "EpochSampler",
@@ -11,4 +18,5 @@ __all__ = [
     "load_checkpoint",
     "resolve_device",
     "save_checkpoint",
+    "train_run",
 ]

@@ -18,7 +18,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,7 +27,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from deepgen.errors import CheckpointError, ConfigError, TrainingError
-from deepgen.fileio import atomic_write_bytes
+from deepgen.fileio import atomic_write_bytes, write_json
 from deepgen.train.checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -273,3 +273,30 @@ class Trainer:
             wall_seconds=wall_before + elapsed,
             updates_per_second=done / elapsed if elapsed > 0 and done > 0 else math.nan,
         )
+
+
+def train_run(
+    task: TrainTask,
+    cfg: Any,
+    out_dir: str | Path,
+    *,
+    updates: int,
+    desc: str,
+    meta: dict[str, Any],
+    quiet: bool = False,
+    resume: bool = False,
+) -> TrainResult:
+    """What every command does to train: write the run's settings (a dataclass with
+    ``val_every`` and ``checkpoint_every``) to ``out_dir/config.json``, then run a
+    :class:`Trainer` to ``updates`` (continuing from the checkpoint with ``resume``)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", asdict(cfg))
+    schedule = TrainerConfig(
+        updates=updates,
+        val_every=cfg.val_every,
+        checkpoint_every=cfg.checkpoint_every,
+        quiet=quiet,
+        desc=desc,
+    )
+    return Trainer(task, schedule, out, meta=meta).run(resume=resume)

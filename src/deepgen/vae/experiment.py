@@ -26,7 +26,13 @@ from deepgen.report.plots import (
     plot_reconstructions,
     plot_train_vs_val,
 )
-from deepgen.train import EpochSampler, Trainer, TrainerConfig, load_checkpoint, resolve_device
+from deepgen.train import (
+    EpochSampler,
+    Trainer,
+    load_checkpoint,
+    resolve_device,
+    train_run,
+)
 from deepgen.vae.model import VAE, VAEConfig
 
 
@@ -184,21 +190,16 @@ def run_vae(
     torch.manual_seed(cfg.seed)
     model = VAE(cfg.model_config(data.num_pixels)).to(device)
     task = VAETask(model, data, cfg, device)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", asdict(cfg))
-    trainer = Trainer(
+    result = train_run(
         task,
-        TrainerConfig(
-            updates=cfg.updates,
-            val_every=cfg.val_every,
-            checkpoint_every=cfg.checkpoint_every,
-            quiet=quiet,
-            desc="vae",
-        ),
+        cfg,
         out,
+        updates=cfg.updates,
+        desc="vae",
         meta={"kind": "vae", "run": cfg.identity(), "model": model.config.to_dict()},
+        quiet=quiet,
+        resume=resume,
     )
-    result = trainer.run(resume=resume)
 
     model.eval()
     t_eval = time.perf_counter()
