@@ -66,6 +66,33 @@ def add_common(parser: argparse.ArgumentParser, out: str | None, defaults: bool 
     )
 
 
+def add_training(parser: argparse.ArgumentParser, defaults: Any, out: str) -> None:
+    """The flags every training command shares: its schedule (``--val-every``,
+    ``--checkpoint-every``), ``--threads``, ``--out``/``--seed``/``--device``, ``--resume`` and
+    ``--quiet``. Defaults are None (shown from the run config ``defaults``), so ``--resume`` can
+    tell which flags were given."""
+    parser.add_argument(
+        "--val-every",
+        type=positive_int,
+        help=f"validate every N updates (default {defaults.val_every})",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        help=f"atomic checkpoint every N updates, and at the end (default "
+        f"{defaults.checkpoint_every})",
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        help=f"CPU threads for torch (default {defaults.threads}: small models run fastest, "
+        "and do not collapse on a shared machine, with one)",
+    )
+    add_common(parser, out=out, defaults=False)
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+
+
 def _finite(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return str(obj)  # "inf", "nan": strict JSON has no such numbers

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from deepgen.cli.common import add_common, positive_float, positive_int, run_config
+from deepgen.cli.common import add_training, positive_float, positive_int, run_config
 from deepgen.data.datasets import DATASETS
 from deepgen.data.toy import TOY_DATASETS
 from deepgen.flows.experiment import FlowRunConfig, run_flow
@@ -50,12 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"dequantization draws per test image (default {d.eval_k})",
     )
     p.add_argument("--data-dir", metavar="DIR", help="folder of the raw files (mnist28 …)")
-    p.add_argument("--val-every", type=positive_int, help=f"default {d.val_every}")
-    p.add_argument("--checkpoint-every", type=positive_int, help=f"default {d.checkpoint_every}")
-    p.add_argument("--threads", type=positive_int, help=f"CPU threads (default {d.threads})")
-    add_common(p, out="runs/flow", defaults=False)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    add_training(p, d, out="runs/flow")
     p.set_defaults(func=_train)
 
 

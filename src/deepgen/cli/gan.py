@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from deepgen.cli.common import add_common, positive_float, positive_int, print_json, run_config
+from deepgen.cli.common import (
+    add_training,
+    positive_float,
+    positive_int,
+    print_json,
+    run_config,
+)
 from deepgen.gan.experiment import (
     DATA_DEFAULTS,
     GAN_DATA,
@@ -83,14 +89,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"generator moving-average decay, 0 = off (default {d.ema})",
     )
     p.add_argument(
-        "--val-every", type=positive_int, help=f"score every N steps (default {d.val_every})"
-    )
-    p.add_argument(
-        "--checkpoint-every",
-        type=positive_int,
-        help=f"checkpoint every N steps (default {d.checkpoint_every})",
-    )
-    p.add_argument(
         "--eval-samples",
         type=positive_int,
         help="samples scored at the end (default 10000; mnist14 1000, the size of the test split)",
@@ -100,10 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=positive_int,
         help=f"epochs of the mnist14 scoring classifier (default {d.classifier_epochs})",
     )
-    p.add_argument("--threads", type=positive_int, help="CPU threads for torch (default 1)")
-    add_common(p, out="runs/gan", defaults=False)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    add_training(p, d, out="runs/gan")
     p.add_argument("--json", action="store_true", help="print metrics.json as one JSON object")
     p.set_defaults(func=_train)
 

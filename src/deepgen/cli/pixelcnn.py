@@ -13,7 +13,7 @@ from tqdm import tqdm
 from deepgen.autoregressive.experiment import PixelCNNRunConfig, run_pixelcnn
 from deepgen.autoregressive.masks import CONVENTIONS
 from deepgen.autoregressive.pixelcnn import SAMPLERS
-from deepgen.cli.common import add_common, positive_float, positive_int, run_config
+from deepgen.cli.common import add_training, positive_float, positive_int, run_config
 from deepgen.data import DATASETS
 
 
@@ -64,17 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--convention", choices=CONVENTIONS, help=f"pixel ordering (default {d.convention})"
     )
     p.add_argument(
-        "--val-every", type=positive_int, help=f"validate every N updates (default {d.val_every})"
-    )
-    p.add_argument(
         "--val-images",
         type=positive_int,
         help=f"held-out images per validation (default {d.val_images})",
-    )
-    p.add_argument(
-        "--checkpoint-every",
-        type=positive_int,
-        help=f"checkpoint every N updates (default {d.checkpoint_every})",
     )
     p.add_argument(
         "--samples", type=positive_int, help=f"images to sample at the end (default {d.samples})"
@@ -83,12 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--test-images", type=positive_int, help="only the first N test images (default all)"
     )
-    p.add_argument(
-        "--threads", type=positive_int, help=f"CPU threads for torch (default {d.threads})"
-    )
-    add_common(p, out="runs/pixelcnn", defaults=False)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bars, no summary")
+    add_training(p, d, out="runs/pixelcnn")
     p.set_defaults(func=_train)
 
 

@@ -6,7 +6,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from deepgen.cli.common import add_common, positive_float, positive_int, print_json, run_config
+from deepgen.cli.common import (
+    add_common,
+    add_training,
+    positive_float,
+    positive_int,
+    print_json,
+    run_config,
+)
 from deepgen.data import DATASETS
 from deepgen.errors import ConfigError
 from deepgen.vae.amortization import GapConfig, run_gap
@@ -39,31 +46,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data-dir", metavar="DIR", help="folder of the raw files (mnist28, binarized-mnist)"
     )
     p.add_argument(
-        "--val-every", type=positive_int, help=f"validate every N updates (default {d.val_every})"
-    )
-    p.add_argument(
         "--val-images",
         type=positive_int,
         help=f"held-out images per validation (default {d.val_images})",
-    )
-    p.add_argument(
-        "--checkpoint-every",
-        type=positive_int,
-        help=f"checkpoint every N updates (default {d.checkpoint_every})",
     )
     p.add_argument(
         "--eval-k",
         type=positive_int,
         help=f"importance samples for the final log p(x) estimate (default {d.eval_k})",
     )
-    p.add_argument(
-        "--threads",
-        type=positive_int,
-        help=f"CPU threads for torch (default {d.threads}: fastest for this small model)",
-    )
-    add_common(p, out="runs/vae", defaults=False)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    add_training(p, d, out="runs/vae")
     p.set_defaults(func=_train)
 
     sub = p.add_subparsers(dest="vae_command", metavar="{eval,gap}")
