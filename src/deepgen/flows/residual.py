@@ -58,17 +58,21 @@ class LipschitzMLP(nn.Module):
             out.append(lin.weight * torch.clamp(self.lipschitz / sigma, max=1.0))
         return out
 
-    def forward_with_slopes(self, x: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-        """g(x), the activation slopes φ′ of each hidden layer [batch, hidden], and the weights."""
-        weights, slopes, h = self.weights(), [], x
+    def forward_with_slopes(
+        self, x: Tensor, weights: list[Tensor] | None = None
+    ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+        """g(x), the activation slopes φ′ of each hidden layer [batch, hidden], and the weights
+        (normalized here unless given: a loop over one set of parameters normalizes once)."""
+        weights = self.weights() if weights is None else weights
+        slopes, h = [], x
         for w, lin in zip(weights[:-1], self.linears[:-1], strict=True):
             pre = F.linear(h, w, lin.bias)
             h = F.elu(pre)
             slopes.append(torch.where(pre > 0, torch.ones_like(pre), torch.exp(pre.clamp(max=0))))
         return F.linear(h, weights[-1], self.linears[-1].bias), slopes, weights
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_with_slopes(x)[0]
+    def forward(self, x: Tensor, weights: list[Tensor] | None = None) -> Tensor:
+        return self.forward_with_slopes(x, weights)[0]
 
 
 def _jacobian(slopes: list[Tensor], weights: list[Tensor]) -> Tensor:
@@ -179,9 +183,10 @@ class ResidualBlock(Transform):
             # the error bound c/(1 − c)·step cannot go below a few ulps of y's magnitude
             floor = 4 * torch.finfo(y.dtype).eps * (1 + y.abs().max().item()) * c / (1 - c)
             tol = max(self.tol, floor)
+            weights = self.g.weights()  # one SVD per layer, not one per iteration
             x = y.clone()
             for _ in range(self.max_iter):
-                x_next = y - self.g(x)
+                x_next = y - self.g(x, weights)
                 step = (x_next - x).abs().max().item()
                 x = x_next
                 if c / (1 - c) * step <= tol:
