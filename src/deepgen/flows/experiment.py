@@ -318,11 +318,10 @@ def run_flow(
             samples.numpy(), test[:2000].numpy(), out / "samples.png", "Samples over data"
         )
     metrics["eval_seconds"] = time.perf_counter() - t_eval
-    key = "nll"
     files["loss"] = plot_curves(
         result.train,
         result.val,
-        key,
+        "nll",
         "val_nll",
         "negative log-likelihood (nats" + (" per image, bound)" if cfg.images else " per point)"),
         "Training and validation NLL",
