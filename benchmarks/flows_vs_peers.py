@@ -54,11 +54,10 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Independent, Normal
 
 from deepgen.data.toy import sample_toy
 from deepgen.fileio import write_json
-from deepgen.flows import MAF, AffineCoupling, Compose, Flow, Reverse
+from deepgen.flows import AffineCoupling, Flow, MaskedAffineAutoregressive, Reverse
 from deepgen.nn import mlp
 from deepgen.provenance import git_state, load_average
 
@@ -130,7 +129,7 @@ def coupling_masks(d: int, layers: int) -> list[list[int]]:
 
 
 def build_deepgen(kind: str, d: int) -> Model:
-    """deepgen: Flow(N(0, I), Compose(blocks)); blocks as ``deepgen flow`` builds them."""
+    """deepgen: Flow(blocks) over N(0, I); blocks as ``deepgen flow`` builds them."""
     if kind == "realnvp":
         blocks: list[nn.Module] = [
             AffineCoupling(d, HIDDEN, swap=bool(i % 2)) for i in range(LAYERS[kind])
@@ -138,9 +137,8 @@ def build_deepgen(kind: str, d: int) -> Model:
     else:
         blocks = []
         for _ in range(LAYERS[kind]):
-            blocks += [MAF(d, HIDDEN, layers=2), Reverse(d)]
-    base = Independent(Normal(torch.zeros(d), torch.ones(d)), 1)
-    flow = Flow(base, Compose(blocks))
+            blocks += [MaskedAffineAutoregressive(d, HIDDEN, layers=2), Reverse(d)]
+    flow = Flow(blocks)
     return Model("deepgen", flow, flow.log_prob)
 
 

@@ -27,3 +27,7 @@ class CheckpointError(DeepgenError):
 
 class TrainingError(DeepgenError, RuntimeError):
     """Training cannot go on, e.g. a NaN or infinite loss."""
+
+
+class InversionError(TrainingError, ArithmeticError):
+    """A numerical inverse could not be computed (no bracket, or no convergence)."""

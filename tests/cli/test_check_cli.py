@@ -33,7 +33,7 @@ def test_check_exits_non_zero_when_a_transform_fails(
             y, ld = super().forward(x, context)
             return y, 2 * ld  # a wrong log-determinant
 
-    monkeypatch.setitem(registry.BUILTINS, "Wrong", (Wrong, registry.ANALYTIC_TOL))
+    monkeypatch.setitem(registry.BUILTINS, "Wrong", registry.Builtin(Wrong))
     assert main(["check"]) == 1
     out = capsys.readouterr().out
     assert "FAIL Wrong" in out

@@ -27,7 +27,7 @@ from torch.distributions import Independent, MultivariateNormal, Normal
 
 from deepgen.flows import (
     ElementwiseAffine,
-    Flow,
+    FlowDistribution,
     InverseTransform,
     LowerTriangularLinear,
     LULinear,
@@ -113,12 +113,14 @@ def model_matrix(t: Transform) -> Tensor:
     return t.matrix() if callable(t.matrix) else t.matrix
 
 
-def _case(kind: str, d: int, seed: int, spread: float) -> tuple[Flow, Transform, Tensor, Tensor]:
+def _case(
+    kind: str, d: int, seed: int, spread: float
+) -> tuple[FlowDistribution, Transform, Tensor, Tensor]:
     mu, s = draw_parameters(kind, d, seed, spread)
     if kind in ("dense_lu", "dense_map"):
         assume(torch.linalg.cond(s).item() < 1e4)  # keep S Sᵀ comfortably invertible in float64
     g_map, _ = build_map(kind, mu, s)
-    return Flow(_standard(d), InverseTransform(g_map)), g_map, mu, s
+    return FlowDistribution(_standard(d), InverseTransform(g_map)), g_map, mu, s
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -143,7 +145,7 @@ def test_affine_flow_density_is_the_closed_form_gaussian(
         torch.testing.assert_close(flow.log_prob(x), ref.log_prob(x))
         # samples carry their own log-density from one inverse pass
         torch.manual_seed(seed)
-        xs, lp = flow.sample_and_log_prob(batch)
+        xs, lp = flow.sample_and_log_prob((batch,))
         torch.testing.assert_close(lp, ref.log_prob(xs))
 
 
@@ -182,11 +184,11 @@ def test_flow_samples_have_mean_mu_and_covariance_s_st(kind: str, d: int) -> Non
     seed = 100 * d + KINDS.index(kind)
     mu, s = draw_parameters(kind, d, seed, 1.0)
     g_map, _ = build_map(kind, mu, s)
-    flow = Flow(_standard(d), InverseTransform(g_map))
+    flow = FlowDistribution(_standard(d), InverseTransform(g_map))
     sigma = s @ s.T
     torch.manual_seed(seed)
     with torch.no_grad():
-        x = flow.sample(MC_SAMPLES)
+        x = flow.sample((MC_SAMPLES,))
     n = MC_SAMPLES
     mean = x.mean(0)
     cov = torch.cov(x.T).reshape(d, d)
@@ -200,10 +202,10 @@ def test_the_check_would_catch_a_wrong_covariance() -> None:
     """The Monte-Carlo tolerance is tight enough to reject S Sᵀ scaled by 1.05 (d = 3)."""
     mu, s = draw_parameters("dense_map", 3, 7, 1.0)
     g_map, _ = build_map("dense_map", mu, s)
-    flow = Flow(_standard(3), InverseTransform(g_map))
+    flow = FlowDistribution(_standard(3), InverseTransform(g_map))
     torch.manual_seed(7)
     with torch.no_grad():
-        x = flow.sample(MC_SAMPLES)
+        x = flow.sample((MC_SAMPLES,))
     wrong = 1.05 * s @ s.T
     var = torch.diagonal(wrong)
     cov_se = torch.sqrt((var.unsqueeze(0) * var.unsqueeze(1) + wrong**2) / MC_SAMPLES)

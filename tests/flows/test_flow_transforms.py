@@ -15,16 +15,16 @@ from torch.distributions import Independent, MultivariateNormal, Normal
 from deepgen.errors import DataError, ShapeError
 from deepgen.flows import (
     MADE,
-    MAF,
     AdditiveCoupling,
     AffineCoupling,
     Compose,
     DeepSigmoidal,
     ElementwiseAffine,
-    Flow,
+    FlowDistribution,
     InverseTransform,
     LowerTriangularLinear,
     LULinear,
+    MaskedAffineAutoregressive,
     Planar,
     Radial,
     Reverse,
@@ -33,7 +33,7 @@ from deepgen.flows import (
     check_bijection,
 )
 from deepgen.flows.bounded import Logit
-from deepgen.flows.coupling import soft_clamp
+from deepgen.flows.elementwise import soft_clamp
 from deepgen.flows.permutation import Permutation
 from deepgen.flows.registry import initialized_actnorm, randomize_parameters
 from deepgen.flows.residual import ResidualBlock
@@ -61,8 +61,10 @@ BUILDERS = {
     ),
     "Inverse(LowerTriangularLinear)": lambda d: InverseTransform(LowerTriangularLinear(d)),
     "Radial": lambda d: Radial(d),
-    "MAF": lambda d: MAF(d, hidden=16),
-    "MAF+Reverse+MAF": lambda d: Compose([MAF(d, 16), Reverse(d), MAF(d, 16)]),
+    "MaskedAffineAutoregressive": lambda d: MaskedAffineAutoregressive(d, hidden=16),
+    "MAF+Reverse+MAF": lambda d: Compose(
+        [MaskedAffineAutoregressive(d, 16), Reverse(d), MaskedAffineAutoregressive(d, 16)]
+    ),
     "Permutation": lambda d: Permutation(d, seed=d),
     "ActNorm": initialized_actnorm,
     "Inverse(Logit)": lambda d: InverseTransform(Logit(d, alpha=0.0)),
@@ -157,7 +159,7 @@ def test_check_bijection_flags_a_non_injective_map() -> None:
 
     report = check_bijection(ReluMap(), torch.tensor([[-1.0, 2.0], [0.0, -3.0]], dtype=DT))
     assert not report.ok
-    assert "singular" in report.message and "inverse(forward(x))" in report.message
+    assert "singular" in report.message and "round trip" in report.message
 
 
 def _standard(d: int) -> Independent:
@@ -172,7 +174,9 @@ def test_affine_maps_of_a_standard_normal_have_the_closed_form_gaussian_density(
         {"diagonal": ElementwiseAffine, "triangular": LowerTriangularLinear}.get(kind, LULinear)(d),
         3,
     )
-    flow = Flow(_standard(d), InverseTransform(t))  # data → noise is the inverse of z ↦ x
+    flow = FlowDistribution(
+        _standard(d), InverseTransform(t)
+    )  # data → noise is the inverse of z ↦ x
     x = torch.randn(7, d, dtype=DT)
     if kind == "diagonal":
         ref = MultivariateNormal(t.shift, torch.diag(torch.exp(2 * t.log_scale)))
@@ -187,7 +191,7 @@ def test_flow_density_integrates_to_one_and_samples_have_their_log_prob() -> Non
     t = randomize(
         Compose([AffineCoupling(2, 16), LULinear(2), AffineCoupling(2, 16, swap=True)]), 5, 0.3
     )
-    flow = Flow(_standard(2), t)
+    flow = FlowDistribution(_standard(2), t)
     grid = torch.linspace(-12, 12, 601, dtype=DT)
     xx, yy = torch.meshgrid(grid, grid, indexing="ij")
     pts = torch.stack([xx.flatten(), yy.flatten()], -1)
@@ -195,13 +199,13 @@ def test_flow_density_integrates_to_one_and_samples_have_their_log_prob() -> Non
         mass = torch.exp(flow.log_prob(pts)).sum().item() * (grid[1] - grid[0]).item() ** 2
     assert mass == pytest.approx(1.0, abs=0.01)
     with torch.no_grad():
-        x, lp = flow.sample_and_log_prob(50)
+        x, lp = flow.sample_and_log_prob((50,))
         torch.testing.assert_close(lp, flow.log_prob(x))
 
 
 def test_flow_rejects_bad_input_with_clear_errors() -> None:
-    flow = Flow(_standard(3), randomize(AffineCoupling(3, 8), 0))
-    with pytest.raises(ShapeError, match=r"\[batch, 3\]"):
+    flow = FlowDistribution(_standard(3), randomize(AffineCoupling(3, 8), 0))
+    with pytest.raises(ShapeError, match=r"\[\.\.\., 3\]"):
         flow.log_prob(torch.zeros(2, 4, dtype=DT))
     with pytest.raises(DataError, match="NaN"):
         flow.log_prob(torch.tensor([[0.0, math.nan, 1.0]], dtype=DT))
@@ -214,7 +218,8 @@ def test_made_is_autoregressive_by_jacobian(d: int, seed: int) -> None:
     """Every output parameter of feature i depends only on x_<i: ∂out_i/∂x_j = 0 for j ≥ i."""
     made = randomize(MADE(d, hidden=3 * d, layers=2, params=2), seed, scale=1.0)
     x = torch.randn(d, dtype=DT, generator=torch.Generator().manual_seed(seed))
-    jac = torch.autograd.functional.jacobian(lambda v: made(v.unsqueeze(0))[0], x)  # [2, d, d]
+    jac = torch.autograd.functional.jacobian(lambda v: made(v.unsqueeze(0))[0], x)  # [d, 2, d]
+    jac = jac.transpose(0, 1)  # [params, output feature, input feature]
     upper = torch.triu(torch.ones(d, d, dtype=torch.bool))
     assert (jac[:, upper] == 0).all()
     # and every allowed dependence exists: the product of the masks connects output i to
@@ -223,20 +228,20 @@ def test_made_is_autoregressive_by_jacobian(d: int, seed: int) -> None:
     paths = masks[0]
     for m in masks[1:]:
         paths = m @ paths
-    paths = paths.view(2, d, d)
+    paths = paths.view(d, 2, d).transpose(0, 1)
     assert torch.equal(paths > 0, (~upper).expand(2, d, d))
 
 
 def test_maf_log_prob_uses_one_pass_and_sampling_d_passes() -> None:
     d = 5
-    maf = randomize(MAF(d, hidden=16), 3)
+    maf = randomize(MaskedAffineAutoregressive(d, hidden=16), 3)
     calls = {"n": 0}
     hook = maf.made.register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
     maf(torch.randn(4, d, dtype=DT))
     assert calls["n"] == 1
     calls["n"] = 0
     maf.inverse(torch.randn(4, d, dtype=DT))
-    assert calls["n"] == d + 1
+    assert calls["n"] == d  # exactly D passes: each feature's log-det from its own pass
     hook.remove()
 
 

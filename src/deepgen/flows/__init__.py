@@ -1,36 +1,103 @@
-"""Normalizing flows: invertible transforms with log|det J|, and flows built from them.
+"""Normalizing flows: invertible transforms with log|det J|, and flows that are Distributions.
 
-Convention everywhere: ``y, logabsdet = t(x)`` and ``x, logabsdet = t.inverse(y)``, with the
-log-determinant per sample (shape ``[batch]``). A :class:`Flow` maps data to noise with its
-transform, so ``log_prob`` runs the forward (fast, for autoregressive flows) direction.
+Convention everywhere: ``y, logabsdet = t(x, context)`` and ``x, logabsdet = t.inverse(y,
+context)``, with the log-determinant per sample (shape ``[batch]``); a transform that is not
+conditional refuses a context. A :class:`Flow` maps data to noise with its transforms, so
+``log_prob`` runs the forward (fast, for MAF) direction; calling a flow with a context (or
+with nothing when unconditional) returns a :class:`FlowDistribution`, a real
+``torch.distributions.Distribution``:
+
+>>> import torch
+>>> from deepgen import flows
+>>> f = flows.NSF(features=2, context=3, transforms=3, hidden=(64, 64))
+>>> d = f(torch.randn(5, 3))
+>>> x, log_p = d.rsample_and_log_prob((10,))
+>>> x.shape, log_p.shape
+(torch.Size([10, 5, 2]), torch.Size([10, 5]))
 """
 
-from deepgen.flows.base import Compose, Flow, InverseTransform, Reverse, Transform
+from deepgen.flows.actnorm import ActNorm
+from deepgen.flows.autoregressive import (
+    MADE,
+    MaskedAffineAutoregressive,
+    MaskedAutoregressive,
+    MaskedSplineAutoregressive,
+)
+from deepgen.flows.base import Compose, InverseTransform, Reverse, Transform
+from deepgen.flows.bases import DiagonalGaussian, GaussianMixture, StandardNormal
+from deepgen.flows.bounded import Logit
 from deepgen.flows.check import BijectionReport, check_bijection
-from deepgen.flows.coupling import AdditiveCoupling, AffineCoupling, ScaledAffineCoupling
+from deepgen.flows.coupling import (
+    AdditiveCoupling,
+    AffineCoupling,
+    Coupling,
+    ScaledAffineCoupling,
+    SplineCoupling,
+)
+from deepgen.flows.distribution import FlowDistribution
+from deepgen.flows.elementwise import (
+    Additive,
+    Affine,
+    Elementwise,
+    ElementwiseMap,
+    Sigmoidal,
+    monotone_inverse,
+    soft_clamp,
+)
+from deepgen.flows.flow import IAF, MAF, NICE, NSF, AutoregressiveNSF, Flow, RealNVP, ScaledCoupling
 from deepgen.flows.linear import ElementwiseAffine, LowerTriangularLinear, LULinear
-from deepgen.flows.maf import MADE, MAF
+from deepgen.flows.permutation import Permutation
 from deepgen.flows.planar import Planar
 from deepgen.flows.radial import Radial
-from deepgen.flows.sigmoidal import DeepSigmoidal
+from deepgen.flows.residual import ResidualBlock
+from deepgen.flows.sigmoidal import DeepSigmoidal, SigmoidalCoupling
+from deepgen.flows.spline import RQSpline
 
 __all__ = [
+    "IAF",
     "MADE",
     "MAF",
+    "NICE",
+    "NSF",
+    "ActNorm",
+    "Additive",
     "AdditiveCoupling",
+    "Affine",
     "AffineCoupling",
+    "AutoregressiveNSF",
     "BijectionReport",
     "Compose",
+    "Coupling",
     "DeepSigmoidal",
+    "DiagonalGaussian",
+    "Elementwise",
     "ElementwiseAffine",
+    "ElementwiseMap",
     "Flow",
+    "FlowDistribution",
+    "GaussianMixture",
     "InverseTransform",
     "LULinear",
+    "Logit",
     "LowerTriangularLinear",
+    "MaskedAffineAutoregressive",
+    "MaskedAutoregressive",
+    "MaskedSplineAutoregressive",
+    "Permutation",
     "Planar",
+    "RQSpline",
     "Radial",
+    "RealNVP",
+    "ResidualBlock",
     "Reverse",
     "ScaledAffineCoupling",
+    "ScaledCoupling",
+    "Sigmoidal",
+    "SigmoidalCoupling",
+    "SplineCoupling",
+    "StandardNormal",
     "Transform",
     "check_bijection",
+    "monotone_inverse",
+    "soft_clamp",
 ]

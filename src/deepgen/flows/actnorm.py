@@ -35,11 +35,13 @@ class ActNorm(Transform):
         self.initialized.fill_(True)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(x, context)
         if not bool(self.initialized):
             self.initialize(x)
         y = (x - self.loc) * torch.exp(-self.log_scale)
         return y, (-self.log_scale.sum()).expand(x.shape[0])
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(y, context)
         x = y * torch.exp(self.log_scale) + self.loc
         return x, self.log_scale.sum().expand(y.shape[0])

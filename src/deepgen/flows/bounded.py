@@ -34,6 +34,7 @@ class Logit(Transform):
         self.bound = math.log(alpha) - math.log1p(-alpha) if alpha > 0 else -math.inf
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(x, context)
         if self.alpha > 0:
             bad = (x < 0) | (x > 1)
             if bool(bad.any()):
@@ -48,6 +49,7 @@ class Logit(Transform):
         return y, logdet.sum(-1)
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(y, context)
         bad = (y < self.bound) | (y > -self.bound)
         if bool(bad.any()):
             raise _outside(

@@ -1,4 +1,5 @@
-"""Verify any transform numerically: inverse(forward(x)) ≈ x, log|det J| against the Jacobian
+"""Verify any transform numerically, from both sides: inverse(forward(x)) ≈ x at points x of the
+domain and forward(inverse(y)) ≈ y at points y of the range, log|det J| against the Jacobian
 from torch.autograd (slogdet), and forward + inverse log-determinants summing to zero."""
 
 from __future__ import annotations
@@ -37,18 +38,25 @@ def check_bijection(
     context: Tensor | None = None,
     atol: float = 1e-8,
     name: str | None = None,
+    y: Tensor | None = None,
 ) -> BijectionReport:
-    """Check ``transform`` at the points ``x`` ([batch, features]); use float64 for tight tol.
+    """Check ``transform`` at the points ``x`` ([batch, features]) and, when given, at the
+    points ``y`` of its range (y → x → y, with their own context rows); use float64.
 
     The Jacobian of each sample is computed by autograd; a singular one (|det J| ≈ 0, e.g. an
     element-wise ReLU on its flat part) means the map is not a bijection there.
     """
     name = name or type(transform).__name__
     with torch.no_grad():
-        y, logdet = transform(x, context)
-        x_back, logdet_inv = transform.inverse(y, context)
-    inv_err = (x_back - x).abs().max().item()
-    sum_err = (logdet + logdet_inv).abs().max().item()
+        y_x, logdet = transform(x, context)
+        x_back, logdet_inv = transform.inverse(y_x, context)
+        inv_err = (x_back - x).abs().max().item()
+        sum_err = (logdet + logdet_inv).abs().max().item()
+        if y is not None:
+            x_y, logdet_inv_y = transform.inverse(y, context)
+            y_back, logdet_y = transform(x_y, context)
+            inv_err = max(inv_err, (y_back - y).abs().max().item())
+            sum_err = max(sum_err, (logdet_y + logdet_inv_y).abs().max().item())
     ld_errs, min_det = [], float("inf")
     for i in range(x.shape[0]):
         ctx = None if context is None else context[i : i + 1]
@@ -61,7 +69,7 @@ def check_bijection(
     if min_det == 0.0 or not math.isfinite(ld_err):
         problems.append("the Jacobian is singular: the map is not invertible there")
     if not inv_err <= atol:
-        problems.append(f"inverse(forward(x)) differs from x by {inv_err:.3g} > {atol:g}")
+        problems.append(f"a round trip misses its start by {inv_err:.3g} > {atol:g}")
     if not ld_err <= atol:
         problems.append(f"log|det J| differs from autograd's by {ld_err:.3g} > {atol:g}")
     if not sum_err <= atol:

@@ -1,39 +1,65 @@
-"""Coupling blocks: half of the features pass through and parameterize a map of the other half,
-so the Jacobian is triangular and its log-determinant is a sum.
+"""Coupling transforms: half of the features pass through and, with the context, parameterize a
+monotone element-wise map of the other half; the Jacobian is triangular, log|det J| = Σ log g′.
 
-Scales are free but stable: log-scales go through a soft clamp c·tanh(s/c) (c = 5 by default),
-which is the identity near 0 and never lets exp overflow.
+:class:`Coupling` is the generic part (split, conditioner, element-wise map); the presets only
+choose the map: :class:`AffineCoupling` (RealNVP), :class:`AdditiveCoupling` (NICE),
+:class:`SplineCoupling` (NSF) and :class:`~deepgen.flows.sigmoidal.SigmoidalCoupling`.
+:class:`ScaledAffineCoupling` is SPEC §3's block, which also has a learned scale on the
+conditioning half.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from deepgen.flows.base import Transform
+from deepgen.flows.elementwise import (
+    Additive,
+    Affine,
+    ElementwiseMap,
+    conditioner,
+    hidden_sizes,
+    soft_clamp,
+)
+from deepgen.flows.spline import RQSpline
 from deepgen.nn import mlp
 
 
-def soft_clamp(s: Tensor, bound: float) -> Tensor:
-    """c·tanh(s / c): smooth, ≈ s for |s| ≪ c, bounded by c.
+class Coupling(Transform):
+    """y_a = x_a, y_b = g(x_b; θ(x_a, c)) with (x_a, x_b) = (first ⌈d/2⌉, rest) of x, or the
+    other way round with ``swap``; θ is an MLP of x_a and the context c (when ``context`` > 0).
 
-    Computed as 2c·σ(2s/c) − c (the same function: tanh u = 2σ(2u) − 1), because torch's CPU
-    sigmoid is about 3× faster than its tanh and this sits on every flow's hot path."""
-    return (2 * bound) * torch.sigmoid(s * (2 / bound)) - bound
+    >>> import torch
+    >>> from deepgen.flows.coupling import Coupling
+    >>> from deepgen.flows.elementwise import Affine
+    >>> t = Coupling(4, Affine(), context=2)
+    >>> x, c = torch.randn(8, 4), torch.randn(8, 2)
+    >>> y, logdet = t(x, c)
+    >>> bool(torch.allclose(t.inverse(y, c)[0], x, atol=1e-6))
+    True
+    """
 
-
-class _Coupling(Transform):
-    """Splits x into (x_a, x_b) = (first ⌈d/2⌉, rest), or the reverse with ``swap``."""
-
-    def __init__(self, features: int, swap: bool) -> None:
+    def __init__(
+        self,
+        features: int,
+        g: ElementwiseMap,
+        context: int = 0,
+        hidden: int | Sequence[int] = 64,
+        swap: bool = False,
+        activation: str = "relu",
+    ) -> None:
         super().__init__()
         if features < 2:
             raise ValueError(f"a coupling needs at least 2 features, got {features}")
-        self.features, self.swap = features, swap
+        self.features, self.context_features, self.swap, self.map = features, context, swap, g
         first = (features + 1) // 2
         self.sizes = (features - first, first) if swap else (first, features - first)
         # sizes of the part that passes through (a) and of the part that is changed (b)
         self.n_a, self.n_b = (self.sizes[1], self.sizes[0]) if swap else self.sizes
+        self.net = conditioner(self.n_a + context, self.n_b, g, hidden, activation)
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         a, b = x.split(self.sizes, dim=-1)
@@ -42,48 +68,60 @@ class _Coupling(Transform):
     def _join(self, a: Tensor, b: Tensor) -> Tensor:
         return torch.cat((b, a) if self.swap else (a, b), dim=-1)
 
+    def _params(self, a: Tensor, context: Tensor | None) -> Tensor:
+        h = a if context is None else torch.cat((a, context), dim=-1)
+        return self.net(h).unflatten(-1, (self.n_b, self.map.params))
 
-class AffineCoupling(_Coupling):
-    """RealNVP: y_a = x_a, y_b = x_b ∘ exp(s(x_a)) + t(x_a); log|det J| = Σ s(x_a)."""
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(x, context)
+        a, b = self._split(x)
+        yb, logd = self.map.forward(b, self._params(a, context))
+        return self._join(a, yb), logd.sum(-1)
+
+    def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(y, context)
+        a, b = self._split(y)
+        xb, logd = self.map.inverse(b, self._params(a, context))
+        return self._join(a, xb), logd.sum(-1)
+
+
+class AffineCoupling(Coupling):
+    """RealNVP: y_b = x_b ∘ exp(s(x_a, c)) + t(x_a, c); log|det J| = Σ s, s soft-clamped."""
 
     def __init__(
-        self, features: int, hidden: int = 64, swap: bool = False, scale_bound: float = 5.0
+        self,
+        features: int,
+        hidden: int | Sequence[int] = 64,
+        swap: bool = False,
+        scale_bound: float = 5.0,
+        context: int = 0,
     ) -> None:
-        super().__init__(features, swap)
-        self.net = mlp([self.n_a, hidden, hidden, 2 * self.n_b], "relu")
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
-        self.scale_bound = scale_bound
-
-    def _params(self, a: Tensor) -> tuple[Tensor, Tensor]:
-        s, t = self.net(a).chunk(2, dim=-1)
-        return soft_clamp(s, self.scale_bound), t
-
-    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        a, b = self._split(x)
-        s, t = self._params(a)
-        return self._join(a, b * torch.exp(s) + t), s.sum(-1)
-
-    def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        a, b = self._split(y)
-        s, t = self._params(a)
-        return self._join(a, (b - t) * torch.exp(-s)), -s.sum(-1)
+        super().__init__(features, Affine(scale_bound), context, hidden, swap)
 
 
-class AdditiveCoupling(_Coupling):
-    """NICE: y_a = x_a, y_b = x_b + t(x_a); volume preserving, log|det J| = 0."""
+class AdditiveCoupling(Coupling):
+    """NICE: y_b = x_b + t(x_a, c); volume preserving, log|det J| = 0."""
 
-    def __init__(self, features: int, hidden: int = 64, swap: bool = False) -> None:
-        super().__init__(features, swap)
-        self.net = mlp([self.n_a, hidden, hidden, self.n_b], "relu")
+    def __init__(
+        self, features: int, hidden: int | Sequence[int] = 64, swap: bool = False, context: int = 0
+    ) -> None:
+        super().__init__(features, Additive(), context, hidden, swap)
 
-    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        a, b = self._split(x)
-        return self._join(a, b + self.net(a)), x.new_zeros(x.shape[0])
 
-    def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        a, b = self._split(y)
-        return self._join(a, b - self.net(a)), y.new_zeros(y.shape[0])
+class SplineCoupling(Coupling):
+    """NSF coupling: y_b = a rational-quadratic spline of x_b with ``bins`` bins on
+    [−bound, bound] (identity tails), its knots and slopes an MLP of (x_a, c)."""
+
+    def __init__(
+        self,
+        features: int,
+        hidden: int | Sequence[int] = 64,
+        swap: bool = False,
+        bins: int = 8,
+        bound: float = 5.0,
+        context: int = 0,
+    ) -> None:
+        super().__init__(features, RQSpline(bins, bound), context, hidden, swap)
 
 
 class ScaledAffineCoupling(Transform):
@@ -92,35 +130,46 @@ class ScaledAffineCoupling(Transform):
     y₁ = exp(G(x₂)) ∘ x₁ + F(x₂),   y₂ = exp(s) ∘ x₂,
     inverse x₂ = y₂ ∘ exp(−s), x₁ = (y₁ − F(x₂)) ∘ exp(−G(x₂)),
     log|det J| = Σ G(x₂) + Σ s  (not volume preserving in general).
-    F and G are MLPs ℝ^{d/2} → ℝ^{d/2}; G's output is soft-clamped; s is a learned vector.
+    F and G are MLPs ℝ^{d/2} → ℝ^{d/2} (of (x₂, c) when conditional); G's output is
+    soft-clamped; s is a learned vector.
     """
 
-    def __init__(self, features: int, hidden: int = 64, scale_bound: float = 5.0) -> None:
+    def __init__(
+        self,
+        features: int,
+        hidden: int | Sequence[int] = 64,
+        scale_bound: float = 5.0,
+        context: int = 0,
+    ) -> None:
         super().__init__()
         if features < 2 or features % 2:
             raise ValueError(f"ScaledAffineCoupling needs an even feature size, got {features}")
-        self.features, half = features, features // 2
-        self.F = mlp([half, hidden, hidden, half], "relu")
-        self.G = mlp([half, hidden, hidden, half], "relu")
+        self.features, self.context_features, half = features, context, features // 2
+        sizes = [half + context, *hidden_sizes(hidden), half]
+        self.F = mlp(sizes, "relu")
+        self.G = mlp(sizes, "relu")
         for net in (self.F, self.G):
             nn.init.zeros_(net[-1].weight)
             nn.init.zeros_(net[-1].bias)
         self.s = nn.Parameter(torch.zeros(half))
         self.scale_bound = scale_bound
 
-    def _g(self, x2: Tensor) -> Tensor:
-        return soft_clamp(self.G(x2), self.scale_bound)
+    def _f_g(self, x2: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        h = x2 if context is None else torch.cat((x2, context), dim=-1)
+        return self.F(h), soft_clamp(self.G(h), self.scale_bound)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(x, context)
         x1, x2 = x.chunk(2, dim=-1)
-        g = self._g(x2)
-        y1 = torch.exp(g) * x1 + self.F(x2)
+        f, g = self._f_g(x2, context)
+        y1 = torch.exp(g) * x1 + f
         y2 = torch.exp(self.s) * x2
         return torch.cat((y1, y2), -1), g.sum(-1) + self.s.sum()
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(y, context)
         y1, y2 = y.chunk(2, dim=-1)
         x2 = y2 * torch.exp(-self.s)
-        g = self._g(x2)
-        x1 = (y1 - self.F(x2)) * torch.exp(-g)
+        f, g = self._f_g(x2, context)
+        x1 = (y1 - f) * torch.exp(-g)
         return torch.cat((x1, x2), -1), -(g.sum(-1) + self.s.sum())

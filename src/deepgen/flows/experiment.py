@@ -32,10 +32,11 @@ from deepgen.data.toy import TOY_DATASETS, sample_toy
 from deepgen.distributions import check_binary
 from deepgen.errors import ConfigError
 from deepgen.fileio import write_json
-from deepgen.flows.base import Compose, Flow
+from deepgen.flows.base import Compose
 from deepgen.flows.bounded import Logit
+from deepgen.flows.flow import Flow
 from deepgen.flows.residual import ResidualBlock
-from deepgen.flows.zoo import KINDS, build_transform, standard_normal
+from deepgen.flows.zoo import KINDS, build_transform
 from deepgen.report import HtmlReport
 from deepgen.report.plots import (
     plot_curves,
@@ -216,7 +217,7 @@ def _build(cfg: FlowRunConfig, features: int, device: torch.device) -> Flow:
     transform = build_transform(cfg.flow, features, cfg.layers, cfg.hidden, permute=cfg.images)
     if cfg.images:
         transform = Compose([Logit(features, alpha=1e-4), *transform.transforms])
-    return Flow(standard_normal(features, device), transform.to(device))
+    return Flow(transform).to(device)
 
 
 def _load_data(cfg: FlowRunConfig) -> tuple[Tensor, Tensor, Tensor, tuple[int, int] | None]:

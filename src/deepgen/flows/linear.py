@@ -3,26 +3,51 @@ invertible matrix parameterized by its LU decomposition (O(K) log-det instead of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
 from deepgen.flows.base import Transform
+from deepgen.flows.elementwise import Affine, conditioner
 
 
 class ElementwiseAffine(Transform):
-    """y = μ + σ ∘ x with σ = exp(log σ): log|det J| = Σ log σ_i."""
+    """y = μ + σ ∘ x with σ = exp(log σ): log|det J| = Σ log σ_i.
 
-    def __init__(self, features: int) -> None:
+    Unconditional: μ and log σ are free parameters. With ``context`` > 0 they are an MLP of
+    the context (log σ soft-clamped, as in :class:`~deepgen.flows.elementwise.Affine`).
+
+    >>> import torch
+    >>> t = ElementwiseAffine(2, context=3, hidden=8)
+    >>> x, c = torch.randn(4, 2), torch.randn(4, 3)
+    >>> bool(torch.allclose(t.inverse(t(x, c)[0], c)[0], x, atol=1e-6))
+    True
+    """
+
+    def __init__(self, features: int, context: int = 0, hidden: int | Sequence[int] = 64) -> None:
         super().__init__()
-        self.features = features
-        self.shift = nn.Parameter(torch.zeros(features))
-        self.log_scale = nn.Parameter(torch.zeros(features))
+        self.features, self.context_features = features, context
+        if context:
+            self.map = Affine()
+            self.net = conditioner(context, features, self.map, hidden)
+        else:
+            self.shift = nn.Parameter(torch.zeros(features))
+            self.log_scale = nn.Parameter(torch.zeros(features))
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(x, context)
+        if context is not None:
+            y, logd = self.map.forward(x, self.net(context).unflatten(-1, (self.features, 2)))
+            return y, logd.sum(-1)
         y = self.shift + torch.exp(self.log_scale) * x
         return y, self.log_scale.sum().expand(x.shape[0])
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(y, context)
+        if context is not None:
+            x, logd = self.map.inverse(y, self.net(context).unflatten(-1, (self.features, 2)))
+            return x, logd.sum(-1)
         x = (y - self.shift) * torch.exp(-self.log_scale)
         return x, (-self.log_scale.sum()).expand(y.shape[0])
 
@@ -42,9 +67,11 @@ class LowerTriangularLinear(Transform):
         return torch.tril(self.lower, -1) + torch.diag(torch.exp(self.log_diag))
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(x, context)
         return x @ self.matrix().T + self.bias, self.log_diag.sum().expand(x.shape[0])
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(y, context)
         rhs = (y - self.bias).T
         x = torch.linalg.solve_triangular(self.matrix(), rhs, upper=False).T
         return x, (-self.log_diag.sum()).expand(y.shape[0])
@@ -80,9 +107,11 @@ class LULinear(Transform):
         return out
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(x, context)
         return x @ self.matrix().T + self.bias, self.log_diag.sum().expand(x.shape[0])
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(y, context)
         lower, upper = self._factors()
         rhs = (y - self.bias)[:, self.perm].T  # undo P: (P⁻¹ v)_i = v_{perm[i]}
         u = torch.linalg.solve_triangular(lower, rhs, upper=False, unitriangular=True)

@@ -22,7 +22,9 @@ class Permutation(Transform):
         self.register_buffer("inv_perm", torch.argsort(perm))
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(x, context)
         return x[:, self.perm], x.new_zeros(x.shape[0])
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(y, context)
         return y[:, self.inv_perm], y.new_zeros(y.shape[0])

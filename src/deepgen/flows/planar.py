@@ -1,55 +1,95 @@
-"""Planar flow g(z) = z + û tanh(wᵀz + b) (Rezende & Mohamed), with a numerical inverse.
+"""Planar flow g(z) = z + û tanh(wᵀz + b) (Rezende & Mohamed 2015), with a numerical inverse.
 
 û = u + (m(wᵀu) − wᵀu) w/‖w‖², m(x) = −1 + softplus(x), makes wᵀû > −1, so the scalar map
 α ↦ α + wᵀû tanh(α + b) (α = wᵀz) is strictly increasing: g is invertible.
 log|det J| = log|1 + ûᵀψ(z)|, ψ(z) = (1 − tanh²(wᵀz + b)) w.
-Inverse: solve wᵀy = α + wᵀû tanh(α + b) for α by bisection on the bracket
+Inverse: solve wᵀy = α + wᵀû tanh(α + b) for α by the shared bisection on the bracket
 [wᵀy − |wᵀû|, wᵀy + |wᵀû|], then z = y − û tanh(α + b).
+With a context (amortized, as in a VAE posterior) u, w and b are an MLP of it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deepgen.flows.base import Transform
+from deepgen.flows.elementwise import hidden_sizes, monotone_inverse
+from deepgen.nn import mlp
 
 
 class Planar(Transform):
-    """One planar layer; ``bisection_steps`` halvings give |α error| ≤ 2|wᵀû| / 2^steps."""
+    """One planar layer; the inverse is bisected to ``tol`` in α = wᵀz.
 
-    def __init__(self, features: int, bisection_steps: int = 80) -> None:
+    >>> import torch
+    >>> t = Planar(3, context=2, hidden=8)
+    >>> z, c = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
+    >>> t = t.double()
+    >>> y, logdet = t(z, c)
+    >>> bool(torch.allclose(t.inverse(y, c)[0], z))
+    True
+    """
+
+    def __init__(
+        self,
+        features: int,
+        tol: float = 1e-12,
+        context: int = 0,
+        hidden: int | Sequence[int] = 64,
+    ) -> None:
         super().__init__()
-        self.features = features
-        self.u = nn.Parameter(torch.zeros(features))
-        self.w = nn.Parameter(torch.full((features,), 1.0 / features**0.5))
-        self.b = nn.Parameter(torch.zeros(()))
-        self.bisection_steps = bisection_steps
+        self.features, self.context_features, self.tol = features, context, tol
+        w0 = torch.full((features,), 1.0 / features**0.5)
+        if context:
+            self.net = mlp([context, *hidden_sizes(hidden), 2 * features + 1], "relu")
+            nn.init.zeros_(self.net[-1].weight)
+            with torch.no_grad():
+                self.net[-1].bias.copy_(torch.cat([torch.zeros(features), w0, torch.zeros(1)]))
+        else:
+            self.u = nn.Parameter(torch.zeros(features))
+            self.w = nn.Parameter(w0)
+            self.b = nn.Parameter(torch.zeros(()))
 
-    def u_hat(self) -> Tensor:
-        """û with wᵀû = −1 + softplus(wᵀu) > −1."""
-        wu = self.w @ self.u
-        return self.u + (F.softplus(wu) - 1 - wu) * self.w / (self.w @ self.w)
+    def _uwb(self, context: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        if context is None:
+            return self.u, self.w, self.b
+        p = self.net(context)
+        d = self.features
+        return p[..., :d], p[..., d : 2 * d], p[..., 2 * d]
+
+    def u_hat(self, context: Tensor | None = None) -> Tensor:
+        """û with wᵀû = −1 + softplus(wᵀu) > −1 (per sample when conditional)."""
+        u, w, _ = self._uwb(context)
+        wu = (w * u).sum(-1, keepdim=True)
+        ww = (w * w).sum(-1, keepdim=True).clamp_min(1e-12)
+        return u + (F.softplus(wu) - 1 - wu) * w / ww
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        u = self.u_hat()
-        t = torch.tanh(x @ self.w + self.b)
+        self.check_context(x, context)
+        _, w, b = self._uwb(context)
+        u = self.u_hat(context)
+        t = torch.tanh((x * w).sum(-1) + b)
         y = x + t.unsqueeze(-1) * u
-        logdet = torch.log(torch.abs(1 + (1 - t**2) * (self.w @ u)))
+        logdet = torch.log(torch.abs(1 + (1 - t**2) * (w * u).sum(-1)))
         return y, logdet
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        u = self.u_hat()
-        wu = self.w @ u
-        target = y @ self.w
-        lo, hi = target - wu.abs(), target + wu.abs()
-        for _ in range(self.bisection_steps):
-            mid = (lo + hi) / 2
-            above = mid + wu * torch.tanh(mid + self.b) > target
-            hi = torch.where(above, mid, hi)
-            lo = torch.where(above, lo, mid)
-        alpha = (lo + hi) / 2
-        t = torch.tanh(alpha + self.b)
+        self.check_context(y, context)
+        _, w, b = self._uwb(context)
+        u = self.u_hat(context)
+        wu = (w * u).sum(-1).expand(y.shape[0])
+        b = b.expand(y.shape[0])
+        target = (y * w).sum(-1)
+        alpha = monotone_inverse(
+            lambda a: a + wu * torch.tanh(a + b),
+            target.detach(),
+            (target - wu.abs()).detach(),
+            (target + wu.abs()).detach(),
+            self.tol,
+        )
+        t = torch.tanh(alpha + b)
         x = y - t.unsqueeze(-1) * u
         return x, -torch.log(torch.abs(1 + (1 - t**2) * wu))

@@ -33,6 +33,7 @@ class Radial(Transform):
         return alpha, -alpha + F.softplus(self.beta_raw)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(x, context)
         alpha, beta = self.alpha_beta()
         diff = x - self.z0
         r = diff.norm(dim=-1, keepdim=True)
@@ -44,6 +45,7 @@ class Radial(Transform):
         return y, logdet.squeeze(-1)
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(y, context)
         alpha, beta = self.alpha_beta()
         diff_y = y - self.z0
         r_y = diff_y.norm(dim=-1, keepdim=True)

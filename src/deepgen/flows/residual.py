@@ -174,10 +174,12 @@ class ResidualBlock(Transform):
         return self._logdet(x, slopes, weights, method or self.logdet_method, generator)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(x, context)
         gx, slopes, weights = self.g.forward_with_slopes(x)
         return x + gx, self._logdet(x, slopes, weights, self.logdet_method, None)
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self.check_context(y, context)
         c = self.g.lipschitz ** len(self.g.linears)
         with torch.no_grad():
             # the error bound c/(1 − c)·step cannot go below a few ulps of y's magnitude

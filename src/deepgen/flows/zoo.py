@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch.distributions import Independent, Normal
 
 from deepgen.errors import ConfigError
 from deepgen.flows.actnorm import ActNorm
-from deepgen.flows.base import Compose, Flow, Reverse, Transform
+from deepgen.flows.autoregressive import MaskedAffineAutoregressive
+from deepgen.flows.base import Compose, Reverse, Transform
 from deepgen.flows.coupling import AffineCoupling, ScaledAffineCoupling
-from deepgen.flows.maf import MAF
+from deepgen.flows.flow import Flow
 from deepgen.flows.permutation import Permutation
 from deepgen.flows.planar import Planar
 from deepgen.flows.radial import Radial
@@ -33,7 +33,7 @@ def _scaled(d: int, i: int, hidden: int) -> list[Transform]:
 
 
 def _maf(d: int, i: int, hidden: int) -> list[Transform]:
-    return [MAF(d, hidden), Reverse(d)]
+    return [MaskedAffineAutoregressive(d, hidden), Reverse(d)]
 
 
 def _residual(d: int, i: int, hidden: int) -> list[Transform]:
@@ -62,13 +62,6 @@ KINDS: dict[str, tuple[Callable[[int, int, int], list[Transform]], int]] = {
     "planar": (_planar, 32),
     "radial": (_radial, 32),
 }
-
-
-def standard_normal(features: int, device: torch.device | str = "cpu") -> Independent:
-    """N(0, I) on ℝ^features as a torch Distribution (on ``device``)."""
-    zeros = torch.zeros(features, device=device)
-    # no argument validation on every log_prob: Flow.log_prob has checked its input already
-    return Independent(Normal(zeros, torch.ones_like(zeros), validate_args=False), 1, False)
 
 
 def build_transform(
@@ -103,5 +96,4 @@ def build_flow(
     device: torch.device | str = "cpu",
 ) -> Flow:
     """A :class:`Flow` with a standard normal base, built on ``device``."""
-    transform = build_transform(kind, features, layers, hidden, permute).to(device)
-    return Flow(standard_normal(features, device), transform)
+    return Flow(build_transform(kind, features, layers, hidden, permute)).to(device)

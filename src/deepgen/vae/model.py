@@ -10,8 +10,9 @@ with the closed-form KL; or the IWAE bound L_K = log (1/K) Σ_k p(x, z_k) / q(z_
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -27,26 +28,111 @@ from deepgen.distributions import (
 from deepgen.errors import ConfigError, ShapeError
 from deepgen.nn import mlp
 
-Objective = Literal["elbo", "iwae"]
+OBJECTIVES = ("elbo", "iwae", "miwae", "piwae", "ciwae")
+ESTIMATORS = ("reparam", "dreg")
+POSTERIORS = ("gaussian", "iaf", "planar")
+PRIORS = ("normal", "vamp", "flow")
+DEFAULT_FLOWS = {"iaf": 2, "planar": 8}
 
 
 @dataclass(frozen=True)
 class VAEConfig:
-    """Architecture and objective. Defaults are SPEC §1: 196 → 128 → 8 latents, L = 2."""
+    """Architecture and objective. Defaults are SPEC §1: 196 → 128 → 8 latents, L = 2.
+
+    ``posterior``/``flows``/``flow_context``: q(z|x) (gaussian, or iaf/planar with that many
+    layers fed by an encoder context of ``flow_context`` features); ``prior`` with
+    ``pseudo_inputs`` (vamp) or ``prior_flows`` (flow); ``objective`` on ``samples`` samples
+    (``groups`` for miwae/piwae, ``beta`` for the β-ELBO and ciwae); ``estimator`` of the
+    encoder's gradient. An option that the chosen parts do not use is refused, not ignored.
+    """
 
     x_dim: int = 196
     hidden: int = 128
     z_dim: int = 8
     activation: str = "tanh"
-    objective: Objective = "elbo"
-    samples: int = 2  # L for the ELBO, K for the IWAE objective
+    objective: str = "elbo"
+    samples: int = 2  # L for the ELBO, K (all groups together) for the others
+    posterior: str = "gaussian"
+    flows: int | None = None
+    flow_context: int = 16
+    prior: str = "normal"
+    pseudo_inputs: int | None = None
+    prior_flows: int | None = None
+    groups: int | None = None
+    beta: float | None = None
+    estimator: str = "reparam"
 
     def __post_init__(self) -> None:
-        for name in ("x_dim", "hidden", "z_dim", "samples"):
+        for name in ("x_dim", "hidden", "z_dim", "samples", "flow_context"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"VAE {name} must be >= 1, got {getattr(self, name)}")
-        if self.objective not in ("elbo", "iwae"):
-            raise ConfigError(f"unknown objective {self.objective!r}; choose 'elbo' or 'iwae'")
+        for name, value, choices in (
+            ("objective", self.objective, OBJECTIVES),
+            ("posterior", self.posterior, POSTERIORS),
+            ("prior", self.prior, PRIORS),
+            ("estimator", self.estimator, ESTIMATORS),
+        ):
+            if value not in choices:
+                raise ConfigError(f"unknown {name} {value!r}; choose from {', '.join(choices)}")
+        self._check_parts()
+        self._check_objective()
+
+    def _check_parts(self) -> None:
+        if self.posterior == "gaussian" and self.flows is not None:
+            raise ConfigError("--flows needs a flow posterior (--posterior iaf or planar)")
+        if self.flows is not None and self.flows < 1:
+            raise ConfigError(f"--flows must be >= 1, got {self.flows}")
+        if self.pseudo_inputs is not None and (self.prior != "vamp" or self.pseudo_inputs < 1):
+            raise ConfigError("--pseudo-inputs K (K >= 1) goes with --prior vamp only")
+        if self.prior_flows is not None and (self.prior != "flow" or self.prior_flows < 1):
+            raise ConfigError("--prior-flows N (N >= 1) goes with --prior flow only")
+
+    def _check_objective(self) -> None:
+        kind = self.objective
+        if kind in ("miwae", "piwae"):
+            if self.groups is None:
+                raise ConfigError(f"--objective {kind} needs --groups M (M divides --samples)")
+            if self.groups < 1 or self.samples % self.groups:
+                raise ConfigError(
+                    f"--groups {self.groups} must be >= 1 and divide --samples {self.samples}"
+                )
+        elif self.groups is not None:
+            raise ConfigError(f"--groups goes with --objective miwae or piwae, not {kind}")
+        if kind == "ciwae":
+            if self.beta is None or not 0.0 <= self.beta <= 1.0:
+                raise ConfigError("--objective ciwae needs --beta B with 0 <= B <= 1")
+        elif kind == "elbo":
+            if self.beta is not None and not (math.isfinite(self.beta) and self.beta >= 0):
+                raise ConfigError(f"--beta must be finite and >= 0, got {self.beta}")
+        elif self.beta is not None:
+            raise ConfigError(f"--beta goes with --objective elbo (β-ELBO) or ciwae, not {kind}")
+        if self.estimator == "dreg":
+            if kind != "iwae":
+                raise ConfigError("--estimator dreg is the IWAE gradient: use --objective iwae")
+            if self.posterior != "gaussian":
+                raise ConfigError(
+                    "--estimator dreg needs --posterior gaussian: it evaluates log q at a "
+                    "given z with stopped parameters, which a flow posterior cannot do in one pass"
+                )
+
+    @property
+    def seed_model(self) -> bool:
+        """Whether the seed VAE (Gaussian q, N(0, I) prior, ELBO or IWAE, reparameterized
+        gradients) is what this configures: it has its own fast path."""
+        return (
+            self.posterior == "gaussian"
+            and self.prior == "normal"
+            and self.objective in ("elbo", "iwae")
+            and self.beta in (None, 1.0)
+            and self.estimator == "reparam"
+        )
+
+    @property
+    def layers(self) -> int:
+        """Layers of the flow posterior (0 for a Gaussian one)."""
+        if self.posterior == "gaussian":
+            return 0
+        return DEFAULT_FLOWS[self.posterior] if self.flows is None else self.flows
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-serialisable)."""
@@ -73,6 +159,11 @@ class VAE(nn.Module):
         super().__init__()
         self.config = config or VAEConfig()
         c = self.config
+        if not c.seed_model:
+            raise ConfigError(
+                "the seed VAE has a Gaussian posterior, a N(0, I) prior and the ELBO or IWAE "
+                "objective with reparameterized gradients; build other models with build_vae"
+            )
         self.encoder = mlp([c.x_dim, c.hidden, 2 * c.z_dim], c.activation)
         self.decoder = mlp([c.z_dim, c.hidden, c.x_dim], c.activation)
 

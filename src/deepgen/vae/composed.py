@@ -1,0 +1,214 @@
+"""A VAE composed of parts: an encoder returning q(z|x), a decoder returning p(x|z), a prior p(z).
+
+Every objective is a function of the log weights log w = log p(x|z) + log p(z) − log q(z|x) of
+samples z ~ q(z|x) (:mod:`deepgen.objectives`): the ELBO — with the closed-form KL when one is
+registered for (q, p), e.g. a Gaussian posterior and a standard normal prior — the β-ELBO,
+IWAE, MIWAE, PIWAE and CIWAE, and DReG as the encoder's gradient estimator for IWAE.
+
+:func:`build_vae` makes the seed :class:`~deepgen.vae.model.VAE` (its own fast path) when the
+configuration is the seed's, and a :class:`ComposedVAE` otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution, kl_divergence
+
+from deepgen import objectives
+from deepgen.distributions import DiagonalNormal, check_binary, reparameterize
+from deepgen.errors import ConfigError
+from deepgen.flows.distribution import FlowDistribution
+from deepgen.vae.model import VAE, ElboTerms, VAEConfig
+from deepgen.vae.parts import (
+    BernoulliDecoder,
+    FlowEncoder,
+    FlowPrior,
+    GaussianEncoder,
+    StandardNormalPrior,
+    VampPrior,
+)
+
+
+@contextlib.contextmanager
+def seeded_from(generator: torch.Generator | None) -> Iterator[None]:
+    """Inside the block the global RNG (of the generator's device) is seeded from ``generator``
+    and restored afterwards; with None, the global RNG is used as it is."""
+    if generator is None:
+        yield
+        return
+    device = generator.device
+    seed = int(torch.randint(0, 2**62, (), generator=generator, device=device))
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def closed_form_kl(q: Distribution, p: Distribution) -> Tensor | None:
+    """KL(q ‖ p) when torch.distributions has it registered for the pair, else None."""
+    if isinstance(q, FlowDistribution):
+        return None
+    try:
+        return kl_divergence(q, p)
+    except NotImplementedError:
+        return None
+
+
+class ComposedVAE(nn.Module):
+    """A VAE from an encoder (x → q(z|x)), a decoder (z → p(x|z)) and a prior (() → p(z)).
+
+    >>> import torch
+    >>> from deepgen.vae import ComposedVAE, VAEConfig
+    >>> vae = ComposedVAE.from_config(VAEConfig(x_dim=6, hidden=16, z_dim=2, posterior="iaf"))
+    >>> x = torch.rand(5, 6).round()
+    >>> loss, stats = vae.loss(x)
+    >>> vae.log_weights(x, k=10).shape
+    torch.Size([10, 5])
+    """
+
+    def __init__(
+        self, encoder: nn.Module, decoder: nn.Module, prior: nn.Module, config: VAEConfig
+    ) -> None:
+        super().__init__()
+        self.encoder, self.decoder, self.prior, self.config = encoder, decoder, prior, config
+
+    @classmethod
+    def from_config(cls, c: VAEConfig) -> ComposedVAE:
+        """The parts a :class:`VAEConfig` names."""
+        if c.posterior == "gaussian":
+            encoder: nn.Module = GaussianEncoder(c.x_dim, c.hidden, c.z_dim, c.activation)
+        else:
+            encoder = FlowEncoder(c.x_dim, c.hidden, c.z_dim, c.posterior, c.layers, c.flow_context)
+        decoder = BernoulliDecoder(c.z_dim, c.hidden, c.x_dim, c.activation)
+        if c.prior == "normal":
+            prior: nn.Module = StandardNormalPrior(c.z_dim)
+        elif c.prior == "vamp":
+            prior = VampPrior(encoder, c.pseudo_inputs or 100)
+        else:
+            prior = FlowPrior(c.z_dim, c.prior_flows or 4)
+        return cls(encoder, decoder, prior, c)
+
+    # --- the parts --------------------------------------------------------------------------
+    def encode(self, x: Tensor) -> Distribution:
+        """q(z | x)."""
+        return self.encoder(x)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Logits of the pixels of p(x | z)."""
+        return self.decoder.logits(z)
+
+    # --- log weights and objectives ---------------------------------------------------------
+    def _weights(
+        self, x: Tensor, k: int, validate: bool, dreg: bool = False
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Distribution]:
+        """z [K, batch, Z] and log p(x|z), log p(z), log q(z|x), log w (each [K, batch])."""
+        if validate:
+            check_binary(x)
+        if dreg:  # log q at z with the variational parameters stopped (Tucker et al. 2019)
+            loc, log_var = self.encoder.local_params(x)
+            q: Distribution = DiagonalNormal(loc, log_var)
+            z = reparameterize(loc, log_var, (k,))
+            log_q = DiagonalNormal(loc.detach(), log_var.detach()).log_prob(z)
+        else:
+            q = self.encoder(x)
+            z, log_q = q.rsample_and_log_prob((k,))
+        log_px_z = self.decoder(z).log_prob(x)
+        log_pz = self.prior().log_prob(z)
+        return z, log_px_z, log_pz, log_q, log_px_z + log_pz - log_q, q
+
+    def log_weights(
+        self, x: Tensor, k: int, generator: torch.Generator | None = None, validate: bool = True
+    ) -> Tensor:
+        """log w_k = log p(x | z_k) + log p(z_k) − log q(z_k | x), z_k ~ q: [K, batch]."""
+        with seeded_from(generator):
+            return self._weights(x, k, validate)[4]
+
+    def elbo_terms(
+        self,
+        x: Tensor,
+        samples: int | None = None,
+        generator: torch.Generator | None = None,
+        validate: bool = True,
+    ) -> ElboTerms:
+        """E_q[log p(x|z)] over ``samples`` draws and KL(q ‖ p): closed form when registered,
+        else the Monte Carlo mean of log q − log p over the same draws."""
+        with seeded_from(generator):
+            _, log_px_z, log_pz, log_q, _, q = self._weights(
+                x, samples or self.config.samples, validate
+            )
+        kl = closed_form_kl(q, self.prior())
+        return ElboTerms(rec=log_px_z.mean(0), kl=(log_q - log_pz).mean(0) if kl is None else kl)
+
+    def loss(
+        self, x: Tensor, generator: torch.Generator | None = None, validate: bool = True
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Minibatch loss whose gradient is the configured estimator of −objective, and
+        detached statistics: ``objective`` (its value), ``rec`` and ``kl``."""
+        c = self.config
+        with seeded_from(generator):
+            z, log_px_z, log_pz, log_q, log_w, q = self._weights(
+                x, c.samples, validate, dreg=c.estimator == "dreg"
+            )
+            if c.objective == "elbo":
+                beta = 1.0 if c.beta is None else c.beta
+                kl_closed = closed_form_kl(q, self.prior())
+                kl = (log_q - log_pz).mean(0) if kl_closed is None else kl_closed
+                value = objectives.beta_elbo_closed_form(log_px_z.mean(0), kl, beta)
+                loss = -value.mean()
+            elif c.objective == "iwae":
+                value = objectives.iwae(log_w)
+                loss = (
+                    objectives.dreg_surrogate(log_w, z) if c.estimator == "dreg" else -value.mean()
+                )
+            elif c.objective == "miwae":
+                value = objectives.miwae(log_w, c.groups or 1)
+                loss = -value.mean()
+            elif c.objective == "ciwae":
+                value = objectives.ciwae(log_w, 1.0 if c.beta is None else c.beta)
+                loss = -value.mean()
+            elif c.objective == "piwae":
+                zd = z.detach()
+                joint = self.decoder(zd).log_prob(x) + self.prior().log_prob(zd)
+                value = objectives.iwae(log_w)
+                loss = objectives.piwae_surrogate(log_w, joint, c.groups or 1)
+            else:  # pragma: no cover - VAEConfig validates the objective
+                raise ConfigError(f"unknown objective {c.objective!r}")
+        with torch.no_grad():
+            kl_stat = closed_form_kl(q, self.prior())
+            kl_value = (log_q - log_pz).mean() if kl_stat is None else kl_stat.mean()
+            stats = {"objective": value.mean().detach(), "rec": log_px_z.mean().detach()}
+            stats["kl"] = kl_value.detach()
+        return loss, stats
+
+    # --- using the model --------------------------------------------------------------------
+    @torch.no_grad()
+    def posterior_point(self, x: Tensor) -> Tensor:
+        """A representative z for x: the posterior mean (Gaussian q), or the image of the base
+        mean under the flow (flow q)."""
+        q = self.encoder(x)
+        if isinstance(q, FlowDistribution):
+            base = q.base
+            assert isinstance(base, DiagonalNormal)
+            return q.transform.inverse(base.loc, q.context)[0]
+        return q.mean
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """Pixel means σ(decoder(z)) at :meth:`posterior_point`."""
+        return torch.sigmoid(self.decode(self.posterior_point(x)))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Pixel means of n images decoded from z ~ p(z)."""
+        with seeded_from(generator):
+            z = self.prior().sample((n,))
+        return torch.sigmoid(self.decode(z))
+
+
+def build_vae(config: VAEConfig) -> VAE | ComposedVAE:
+    """The seed VAE (fast path) when ``config`` is the seed's, else a :class:`ComposedVAE`."""
+    return VAE(config) if config.seed_model else ComposedVAE.from_config(config)
