@@ -134,7 +134,7 @@ def test_a_mixture_base_density_is_the_closed_form_when_the_transform_is_the_ide
 def test_context_errors_are_one_line_and_never_silent() -> None:
     cond = flows.NSF(2, context=3, transforms=2)
     uncond = flows.NSF(2, transforms=2)
-    with pytest.raises(ShapeError, match="conditional.*none was given"):
+    with pytest.raises(ShapeError, match=r"conditional.*none was given"):
         cond()
     with pytest.raises(ShapeError, match=r"\[\.\.\., 3\]"):
         cond(torch.randn(4, 5))
