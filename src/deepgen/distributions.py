@@ -60,6 +60,16 @@ class DiagonalNormal(Independent):
         """Reparameterized sample z = μ + σ ∘ ε, ε drawn with ``generator`` (global RNG if None)."""
         return reparameterize(self.loc, self.log_var, sample_shape, generator)
 
+    def rsample_and_log_prob(
+        self, sample_shape: torch.Size | tuple[int, ...] = ()
+    ) -> tuple[Tensor, Tensor]:
+        """Reparameterized z = μ + σ ∘ ε and log q(z), from the same ε (as flows offer it)."""
+        shape = torch.Size(sample_shape) + self.loc.shape
+        eps = torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device)
+        z = self.loc + self.scale * eps
+        log_q = -0.5 * (eps.pow(2) + self.log_var + LOG_2PI).sum(-1)
+        return z, log_q
+
     def log_prob(self, value: Tensor) -> Tensor:
         """log N(value; μ, σ²) summed over the event dimension (stable: uses log σ² directly)."""
         z = (value - self.loc) / self.scale

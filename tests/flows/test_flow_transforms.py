@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from torch import nn
 from torch.distributions import Independent, MultivariateNormal, Normal
@@ -100,6 +100,13 @@ def test_numerical_inverses_match_autograd(name: str, d: int, batch: int, seed: 
     # ≈ 1e-9, where the inverse is ill-conditioned (|Δx| ≈ |Δy|/g′), not wrong
     t = randomize(NUMERICAL[name](d), seed, scale=0.5 if name == "SigmoidalCoupling" else 1.0)
     x = torch.randn(batch, t.features, generator=torch.Generator().manual_seed(seed), dtype=DT)
+    if isinstance(t, SigmoidalCoupling):
+        # even at scale 0.5 a slope can reach g′ ≈ 1e-12 (log g′ = −28 was drawn), where a
+        # rounding error of y moves x by ~1e-3: keep points where an ulp of y is < 1e-6 in x
+        with torch.no_grad():
+            a, b = t._split(3 * x)
+            _, log_slope = t.map.forward(b, t._params(a, None))
+        assume(bool((log_slope > -20).all()))
     report = check_bijection(t, 3 * x, atol=1e-6, name=name)
     assert report.ok, report.message
 

@@ -103,8 +103,8 @@ def test_same_seed_same_numbers(trained: tuple[VAE, torch.Tensor], gap: dict) ->
 def test_local_optimisation_raises_the_elbo(trained: tuple[VAE, torch.Tensor]) -> None:
     model, x = trained
     with torch.no_grad():
-        loc, log_var = model.encode_params(x)
-    fit = optimize_local(model, x, loc, log_var, 80, 0.02, 20, torch.Generator().manual_seed(1))
+        params = model.local_params(x)
+    fit = optimize_local(model, x, params, 80, 0.02, 20, torch.Generator().manual_seed(1))
     assert sum(fit.elbo_trace[-10:]) / 10 > fit.elbo_trace[0]
     assert all(p.requires_grad for p in model.parameters())  # the decoder is given back
 

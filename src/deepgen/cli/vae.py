@@ -9,6 +9,7 @@ from pathlib import Path
 from deepgen.cli.common import (
     add_common,
     add_training,
+    nonnegative_float,
     positive_float,
     positive_int,
     print_json,
@@ -18,6 +19,7 @@ from deepgen.data import DATASETS
 from deepgen.errors import ConfigError
 from deepgen.vae.amortization import GapConfig, run_gap
 from deepgen.vae.experiment import VAERunConfig, evaluate_checkpoint, run_vae
+from deepgen.vae.model import DEFAULT_FLOWS, ESTIMATORS, OBJECTIVES, POSTERIORS, PRIORS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +40,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--samples", type=positive_int, help=f"L (ELBO) or K (IWAE) samples (default {d.samples})"
     )
-    p.add_argument("--objective", choices=("elbo", "iwae"), help="default elbo")
+    p.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        help="elbo (β-ELBO with --beta), iwae, miwae/piwae (with --groups), ciwae (with --beta); "
+        "default elbo",
+    )
+    p.add_argument(
+        "--posterior",
+        choices=POSTERIORS,
+        help="q(z|x): gaussian, or a Gaussian followed by --flows iaf or planar layers "
+        "(default gaussian)",
+    )
+    p.add_argument(
+        "--flows",
+        type=positive_int,
+        help=f"layers of a flow posterior (default {DEFAULT_FLOWS['iaf']} iaf, "
+        f"{DEFAULT_FLOWS['planar']} planar)",
+    )
+    p.add_argument(
+        "--prior",
+        choices=PRIORS,
+        help="p(z): normal N(0, I), vamp (VampPrior), flow (a MAF) (default normal)",
+    )
+    p.add_argument(
+        "--pseudo-inputs", type=positive_int, help="VampPrior pseudo-inputs (default 100)"
+    )
+    p.add_argument("--prior-flows", type=positive_int, help="layers of a flow prior (default 4)")
+    p.add_argument(
+        "--groups",
+        type=positive_int,
+        help="M for miwae/piwae: --samples split into M groups (M divides --samples)",
+    )
+    p.add_argument(
+        "--beta",
+        type=nonnegative_float,
+        help="β of the β-ELBO (elbo, default 1) or of ciwae (required, in [0, 1])",
+    )
+    p.add_argument(
+        "--estimator",
+        choices=ESTIMATORS,
+        help="encoder gradient: reparam, or dreg (doubly reparameterized, with iwae and a "
+        "gaussian posterior) (default reparam)",
+    )
     p.add_argument("--hidden", type=positive_int, help=f"hidden units (default {d.hidden})")
     p.add_argument("--z-dim", type=positive_int, help=f"latent size (default {d.z_dim})")
     p.add_argument("--data", choices=DATASETS, help=f"data set (default {d.data})")

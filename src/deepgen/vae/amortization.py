@@ -2,11 +2,14 @@
 
 For each image x_i, with the decoder fixed:
 
-* q_φ(z|x_i): the encoder's Gaussian (amortized inference, one forward pass);
-* q_i*: a Gaussian N(μ_i, diag σ_i²) with its own parameters, started at the encoder's output
-  and optimised on the ELBO by Adam with reparameterized samples (per-datapoint inference);
+* q_φ(z|x_i): the encoder's posterior (amortized inference, one forward pass) — a Gaussian, or
+  a Gaussian followed by a conditional flow (IAF, planar) fed by an encoder context h(x_i);
+* q_i*: the same family with its own local parameters (μ_i, log σ_i² and, for a flow, h_i),
+  started at the encoder's output and optimised on the ELBO by Adam with reparameterized
+  samples (per-datapoint inference; the flow's shared weights stay fixed);
 * log p̂(x_i): importance-sampled with K samples (default 5,000) drawn in equal thirds from
-  q_i*, q_φ and q_i* with doubled standard deviation, weighted against their equal mixture.
+  q_i*, q_φ and q_i* with its base standard deviation doubled, weighted against their equal
+  mixture.
   This defensive proposal has bounded weights where the posterior is no wider than twice q_i*;
   the encoder's q_φ alone can sit two standard deviations off the posterior and then gives
   rare huge weights (an estimate 5 nats too high was seen once in four runs on one image).
@@ -15,8 +18,10 @@ For each image x_i, with the decoder fixed:
    inference gap        approximation gap      amortization gap
 
 L[q*] and L[q_φ] are evaluated by the same estimator — E_q[log p(x|z)] with the same
-``eval_samples`` standard-normal draws ε for both (common random numbers) plus the closed-form
-KL — so their difference carries little Monte Carlo noise; its standard error is reported.
+``eval_samples`` standard-normal draws ε for both (common random numbers) minus the KL, in
+closed form when registered for (q, p), else log q − log p on the same draws — so their
+difference carries little Monte Carlo noise; its standard error is reported. The prior is the
+model's own (N(0, I), a VampPrior or a flow).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import math
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,19 +43,16 @@ from tqdm import tqdm
 
 from deepgen.bounds import LogLikelihoodEstimate, importance_sampled_log_px
 from deepgen.data import load_dataset
-from deepgen.distributions import (
-    LOG_2PI,
-    DiagonalNormal,
-    bernoulli_log_likelihood,
-    check_binary,
-    kl_standard_normal,
-    reparameterize,
-)
+from deepgen.distributions import check_binary
 from deepgen.errors import ConfigError
 from deepgen.fileio import write_json
 from deepgen.report import HtmlReport
 from deepgen.train import resolve_device
+from deepgen.vae.composed import ComposedVAE, closed_form_kl
 from deepgen.vae.model import VAE
+
+AnyVAE = VAE | ComposedVAE
+Params = tuple[Tensor, ...]  # an encoder's local parameters for a batch: (μ, log σ², [h])
 
 SPLITS = ("train", "val", "test")
 
@@ -81,14 +84,14 @@ class GapConfig:
             raise ConfigError(f"unknown split {self.split!r}; choose train, val or test")
 
 
-def _frozen(model: VAE) -> list[bool]:
+def _frozen(model: AnyVAE) -> list[bool]:
     flags = [p.requires_grad for p in model.parameters()]
     for p in model.parameters():
         p.requires_grad_(False)
     return flags
 
 
-def _restore(model: VAE, flags: list[bool]) -> None:
+def _restore(model: AnyVAE, flags: list[bool]) -> None:
     for p, f in zip(model.parameters(), flags, strict=True):
         p.requires_grad_(f)
 
@@ -109,38 +112,64 @@ class _SavedBytes:
         return sum(self.storages.values())
 
 
+@contextlib.contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """The global RNG seeded with ``seed`` inside the block, restored afterwards: two blocks with
+    the same seed draw the same noise (common random numbers)."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
+def _next_seed(generator: torch.Generator) -> int:
+    return int(torch.randint(0, 2**62, (), generator=generator, device=generator.device))
+
+
+def elbo_sample(
+    model: AnyVAE, x: Tensor, params: Params, samples: int
+) -> tuple[Tensor, Tensor | None, Tensor]:
+    """log p(x|z) [S, batch] at z ~ q(params), the closed-form KL(q ‖ p) [batch] (None when
+    none is registered for the pair), and log q(z) − log p(z) [S, batch] (for the Monte Carlo
+    KL). Reparameterized: gradients reach ``params``."""
+    q = model.posterior(*params)
+    z, log_q = q.rsample_and_log_prob((samples,))
+    prior = model.prior_distribution()
+    log_pz = prior.log_prob(z)
+    log_px_z = model.log_joint(x, z) - log_pz
+    return log_px_z, closed_form_kl(q, prior), log_q - log_pz
+
+
 @dataclass
 class LocalFit:
-    """Per-datapoint Gaussians q_i* = N(loc_i, diag exp(log_var_i)) and how they were found."""
+    """Per-datapoint posteriors q_i* (their local parameters) and how they were found."""
 
-    loc: Tensor
-    log_var: Tensor
+    params: Params
     elbo_trace: list[float]  # mean (over images) ELBO estimate at each step
     seconds: float
     saved_bytes_per_step: int  # bytes autograd keeps for one backward pass
 
 
 def optimize_local(
-    model: VAE,
+    model: AnyVAE,
     x: Tensor,
-    loc: Tensor,
-    log_var: Tensor,
+    params: Params,
     steps: int,
     lr: float,
     samples: int,
     generator: torch.Generator,
     progress: bool = False,
 ) -> LocalFit:
-    """Maximise Σ_i ELBO(x_i; N(μ_i, σ_i²)) over (μ_i, log σ_i²) by Adam, lr decayed linearly to 0.
+    """Maximise Σ_i ELBO(x_i; q(params_i)) over the local parameters (μ_i, log σ_i² and, for a
+    flow posterior, its context h_i) by Adam, lr decayed linearly to 0; the decoder, the prior
+    and the flow's own weights are held fixed.
 
-    Each step estimates E_q[log p(x|z)] with ``samples`` fresh reparameterized draws (from the
-    seeded ``generator``) and uses the closed-form KL to N(0, I); the decoder is held fixed.
+    Each step estimates the ELBO with ``samples`` fresh reparameterized draws (seeded from
+    ``generator``), with the closed-form KL when one is registered for (q, p).
     """
     flags = _frozen(model)
     try:
-        mu = loc.detach().clone().requires_grad_(True)
-        lv = log_var.detach().clone().requires_grad_(True)
-        opt = torch.optim.Adam([mu, lv], lr=lr)
+        local = [p.detach().clone().requires_grad_(True) for p in params]
+        opt = torch.optim.Adam(local, lr=lr)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / steps)
         trace: list[float] = []
         counter = _SavedBytes()
@@ -152,18 +181,15 @@ def optimize_local(
             dynamic_ncols=True,
         )
         for step in bar:
-            eps = torch.randn(
-                (samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype
-            )
             hooks = (
                 torch.autograd.graph.saved_tensors_hooks(counter.pack, lambda t: t)
                 if step == 0
                 else contextlib.nullcontext()
             )
-            with hooks:
-                z = mu + torch.exp(0.5 * lv) * eps
-                rec = bernoulli_log_likelihood(model.decode(z), x, validate=False).mean(0)
-                elbo = rec - kl_standard_normal(mu, lv)
+            with hooks, _seeded(_next_seed(generator), x.device):
+                log_px_z, kl, kl_mc = elbo_sample(model, x, tuple(local), samples)
+                kl = kl_mc.mean(0) if kl is None else kl
+                elbo = log_px_z.mean(0) - kl
                 loss = -elbo.sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -173,39 +199,40 @@ def optimize_local(
         seconds = time.perf_counter() - t0
     finally:
         _restore(model, flags)
-    return LocalFit(mu.detach(), lv.detach(), trace, seconds, counter.total)
+    return LocalFit(tuple(p.detach() for p in local), trace, seconds, counter.total)
 
 
 @torch.no_grad()
 def elbo_common_noise(
-    model: VAE,
+    model: AnyVAE,
     x: Tensor,
-    params: list[tuple[Tensor, Tensor]],
+    params: list[Params],
     samples: int,
     generator: torch.Generator,
     chunk: int = 500,
 ) -> tuple[list[Tensor], list[Tensor], Tensor]:
-    """ELBO estimates for several Gaussians per image, all from the SAME draws ε ~ N(0, I).
+    """ELBO estimates for several posteriors per image, all from the SAME base draws ε.
 
-    L[q] ≈ (1/S) Σ_s log p(x | μ + σ ε_s) − KL(q ‖ N(0, I)). Returns, per Gaussian, the
+    L[q] ≈ (1/S) Σ_s [log p(x | z_s) − KL term], z_s the sample of q from ε_s; the KL term is
+    the closed form when registered, else log q(z_s) − log p(z_s). Returns, per posterior, the
     estimate [batch] and its Monte Carlo standard error, and the standard error of the
     difference between the first two (smaller than either: the noise is shared).
     """
     sums = [torch.zeros(len(x), dtype=torch.float64, device=x.device) for _ in params]
     squares = [torch.zeros_like(s) for s in sums]
+    closed: list[Tensor | None] = [None] * len(params)
     diff_sum = torch.zeros_like(sums[0])
     diff_sq = torch.zeros_like(sums[0])
     done = 0
-    z_dim = params[0][0].shape[-1]
     while done < samples:
         m = min(chunk, samples - done)
-        eps = torch.randn((m, len(x), z_dim), generator=generator, device=x.device)
+        seed = _next_seed(generator)
         values = []
-        for loc, log_var in params:
-            z = loc + torch.exp(0.5 * log_var) * eps
-            values.append(
-                bernoulli_log_likelihood(model.decode(z), x, validate=False).to(torch.float64)
-            )
+        for j, p in enumerate(params):
+            with _seeded(seed, x.device):
+                log_px_z, kl, kl_mc = elbo_sample(model, x, p, m)
+            closed[j] = None if kl is None else kl.to(torch.float64)
+            values.append((log_px_z if kl is not None else log_px_z - kl_mc).to(torch.float64))
         for v, s, q in zip(values, sums, squares, strict=True):
             s += v.sum(0)
             q += v.pow(2).sum(0)
@@ -221,52 +248,37 @@ def elbo_common_noise(
         return mean, (var / samples).sqrt()
 
     estimates, errors = [], []
-    for (loc, log_var), s, q in zip(params, sums, squares, strict=True):
+    for kl, s, q in zip(closed, sums, squares, strict=True):
         mean, se = mean_se(s, q)
-        estimates.append(mean - kl_standard_normal(loc, log_var).to(torch.float64))
+        estimates.append(mean if kl is None else mean - kl)
         errors.append(se)
     return estimates, errors, mean_se(diff_sum, diff_sq)[1]
 
 
 def mixture_log_px(
-    model: VAE,
+    model: AnyVAE,
     x: Tensor,
-    proposals: list[tuple[Tensor, Tensor]],
+    proposals: list[Params],
     k: int,
     generator: torch.Generator,
     chunk: int = 500,
 ) -> LogLikelihoodEstimate:
     """log p̂(x) = log (1/K) Σ_j p(x, z_j) / m(z_j) with the K draws split evenly between the
-    Gaussian proposals (stratified) and m = their equal mixture ("balance heuristic").
+    posteriors given by their local parameters (stratified) and m = their equal mixture
+    ("balance heuristic").
 
     Each chunk is an unbiased estimate of p(x) whatever the proposals, so the whole is too; a
     mixture is never much worse than its best member (w ≤ J · p(x, z)/q_j(z) for every j).
     """
-    z_dim = proposals[0][0].shape[-1]
+    dists = [model.posterior(*p) for p in proposals]
 
     def log_weights(m: int) -> Tensor:
-        parts = [m // len(proposals) + (j < m % len(proposals)) for j in range(len(proposals))]
-        zs = [
-            reparameterize(loc, log_var, (c,), generator)
-            for (loc, log_var), c in zip(proposals, parts, strict=True)
-            if c > 0
-        ]
-        z = torch.cat(zs)  # [m, batch, Z]
-        log_m = torch.logsumexp(
-            torch.stack(
-                [
-                    math.log(c / m) + DiagonalNormal(loc, log_var).log_prob(z)
-                    for (loc, log_var), c in zip(proposals, parts, strict=True)
-                    if c > 0
-                ]
-            ),
-            0,
-        )
-        log_joint = bernoulli_log_likelihood(model.decode(z), x, validate=False) - 0.5 * (
-            z.pow(2) + LOG_2PI
-        ).sum(-1)
-        assert z.shape[-1] == z_dim
-        return log_joint - log_m
+        parts = [m // len(dists) + (j < m % len(dists)) for j in range(len(dists))]
+        used = [(q, c) for q, c in zip(dists, parts, strict=True) if c > 0]
+        with _seeded(_next_seed(generator), x.device):
+            z = torch.cat([q.sample((c,)) for q, c in used])  # [m, batch, Z]
+        log_m = torch.logsumexp(torch.stack([math.log(c / m) + q.log_prob(z) for q, c in used]), 0)
+        return model.log_joint(x, z) - log_m
 
     with torch.no_grad():
         return importance_sampled_log_px(log_weights, k, chunk)
@@ -291,7 +303,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure_gap(model: VAE, x: Tensor, cfg: GapConfig, progress: bool = False) -> dict[str, Any]:
+def measure_gap(model: AnyVAE, x: Tensor, cfg: GapConfig, progress: bool = False) -> dict[str, Any]:
     """Approximation and amortization gaps of ``model`` on the images ``x`` (see module doc).
 
     ``progress`` shows a bar over the optimisation steps (only on a terminal).
@@ -306,17 +318,18 @@ def measure_gap(model: VAE, x: Tensor, cfg: GapConfig, progress: bool = False) -
     activations = 0
     with torch.no_grad():
         h = x
-        for layer in model.encoder:
+        net = model.encoder if isinstance(model, VAE) else model.encoder.net
+        for layer in net:
             h = layer(h)
             activations += h.numel() * h.element_size()
-        loc_a, log_var_a = model.encode_params(x)
+        amortized = model.local_params(x)
     amortized_peak = _cuda_peak(device)
     times = []
     with torch.no_grad():
         for _ in range(21):
             _sync(device)
             t0 = time.perf_counter()
-            model.encode_params(x)
+            model.local_params(x)
             _sync(device)
             times.append(time.perf_counter() - t0)
     amortized_seconds = statistics.median(times)
@@ -324,21 +337,20 @@ def measure_gap(model: VAE, x: Tensor, cfg: GapConfig, progress: bool = False) -
     # --- per-datapoint inference, started at the encoder's output ----------------------------
     _cuda_reset(device)
     g_opt = torch.Generator(device=device).manual_seed(cfg.seed)
-    fit = optimize_local(
-        model, x, loc_a, log_var_a, cfg.steps, cfg.lr, cfg.opt_samples, g_opt, progress
-    )
+    fit = optimize_local(model, x, amortized, cfg.steps, cfg.lr, cfg.opt_samples, g_opt, progress)
     local_peak = _cuda_peak(device)
 
     # --- evaluation: same estimator, same noise, for both ------------------------------------
     g_eval = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     (l_opt, l_amo), (se_opt, se_amo), se_diff = elbo_common_noise(
-        model, x, [(fit.loc, fit.log_var), (loc_a, log_var_a)], cfg.eval_samples, g_eval
+        model, x, [fit.params, amortized], cfg.eval_samples, g_eval
     )
     g_is = torch.Generator(device=device).manual_seed(cfg.seed + 2)
-    wide = (fit.loc, fit.log_var + math.log(4.0))  # q* with twice the standard deviation
-    est = mixture_log_px(model, x, [(fit.loc, fit.log_var), (loc_a, log_var_a), wide], cfg.k, g_is)
-    est_opt = mixture_log_px(model, x, [(fit.loc, fit.log_var)], cfg.k, g_is)
-    est_enc = mixture_log_px(model, x, [(loc_a, log_var_a)], cfg.k, g_is)
+    # q* with its base Gaussian's standard deviation doubled (log σ² + log 4)
+    wide = (fit.params[0], fit.params[1] + math.log(4.0), *fit.params[2:])
+    est = mixture_log_px(model, x, [fit.params, amortized, wide], cfg.k, g_is)
+    est_opt = mixture_log_px(model, x, [fit.params], cfg.k, g_is)
+    est_enc = mixture_log_px(model, x, [amortized], cfg.k, g_is)
     lp = est.log_px
     approx, amort = lp - l_opt, l_opt - l_amo
     inference = lp - l_amo
@@ -350,8 +362,7 @@ def measure_gap(model: VAE, x: Tensor, cfg: GapConfig, progress: bool = False) -
         return float(t.mean())
 
     n = len(x)
-    z = loc_a.shape[-1]
-    local_params = 2 * n * z * loc_a.element_size()
+    local_params = sum(p.numel() * p.element_size() for p in amortized)
     enc_params = [p for name, p in model.named_parameters() if name.startswith("encoder.")]
     below = l_opt < l_amo
     return {
@@ -396,7 +407,7 @@ def measure_gap(model: VAE, x: Tensor, cfg: GapConfig, progress: bool = False) -
             "amortized_parameter_bytes": _param_bytes(enc_params),  # fixed, whatever n is
             "amortized_activation_bytes": activations,  # encoder outputs for the n images
             "amortized_cuda_peak_bytes": amortized_peak,
-            "per_datapoint_parameter_bytes": local_params,  # grows with n: 2·z numbers/image
+            "per_datapoint_parameter_bytes": local_params,  # grows with n (2·z (+ h) per image)
             "per_datapoint_optimizer_bytes": 2 * local_params,  # Adam's two moments
             "per_datapoint_autograd_bytes_per_step": fit.saved_bytes_per_step,
             "per_datapoint_cuda_peak_bytes": local_peak,

@@ -101,6 +101,22 @@ class ComposedVAE(nn.Module):
         """Logits of the pixels of p(x | z)."""
         return self.decoder.logits(z)
 
+    def local_params(self, x: Tensor) -> tuple[Tensor, ...]:
+        """The encoder's output for x (what per-datapoint inference optimises)."""
+        return self.encoder.local_params(x)
+
+    def posterior(self, *params: Tensor) -> Distribution:
+        """q(z | x) from its local parameters."""
+        return self.encoder.distribution(*params)
+
+    def prior_distribution(self) -> Distribution:
+        """p(z)."""
+        return self.prior()
+
+    def log_joint(self, x: Tensor, z: Tensor) -> Tensor:
+        """log p(x | z) + log p(z), [..., batch]."""
+        return self.decoder(z).log_prob(x) + self.prior().log_prob(z)
+
     # --- log weights and objectives ---------------------------------------------------------
     def _weights(
         self, x: Tensor, k: int, validate: bool, dreg: bool = False
@@ -212,3 +228,40 @@ class ComposedVAE(nn.Module):
 def build_vae(config: VAEConfig) -> VAE | ComposedVAE:
     """The seed VAE (fast path) when ``config`` is the seed's, else a :class:`ComposedVAE`."""
     return VAE(config) if config.seed_model else ComposedVAE.from_config(config)
+
+
+def describe_model(c: VAEConfig) -> str:
+    """One paragraph naming the architecture, posterior, prior, objective and estimator."""
+    enc = f"encoder {c.x_dim}→{c.hidden} ({c.activation})→2×{c.z_dim}, a Gaussian q(z|x)"
+    if c.posterior != "gaussian":
+        kind = "inverse autoregressive (IAF)" if c.posterior == "iaf" else "planar"
+        enc += (
+            f" followed by {c.layers} {kind} layers conditioned on a {c.flow_context}-feature "
+            "encoder context h(x)"
+        )
+    dec = f"decoder {c.z_dim}→{c.hidden} ({c.activation})→{c.x_dim} Bernoulli logits"
+    prior = {
+        "normal": "prior N(0, I)",
+        "vamp": f"VampPrior with {c.pseudo_inputs or 100} learned pseudo-inputs",
+        "flow": f"a MAF prior with {c.prior_flows or 4} layers",
+    }[c.prior]
+    s = c.samples
+    objective = {
+        "elbo": (
+            f"ELBO with {s} reparameterized sample{'s' * (s > 1)} per image"
+            if c.beta in (None, 1.0)
+            else f"β-ELBO (β = {c.beta}) with {s} sample{'s' * (s > 1)} per image"
+        ),
+        "iwae": f"the importance-weighted bound L_K with K = {s}",
+        "miwae": f"MIWAE with {c.groups} groups of {s // (c.groups or 1)} samples",
+        "piwae": (
+            f"PIWAE: IWAE_{s} for the decoder, MIWAE with {c.groups} groups of "
+            f"{s // (c.groups or 1)} for the encoder"
+        ),
+        "ciwae": f"CIWAE: {c.beta}·ELBO + {1 - (c.beta or 0):g}·IWAE_{s}",
+    }[c.objective]
+    estimator = "DReG" if c.estimator == "dreg" else "reparameterized"
+    return (
+        f"VAE: {enc}; {dec}; {prior}. Objective: {objective}; {estimator} gradients for the "
+        "encoder."
+    )

@@ -33,7 +33,10 @@ from deepgen.train import (
     resolve_device,
     train_run,
 )
+from deepgen.vae.composed import ComposedVAE, build_vae, describe_model
 from deepgen.vae.model import VAE, VAEConfig
+
+AnyVAE = VAE | ComposedVAE
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,14 @@ class VAERunConfig:
     objective: str = "elbo"
     hidden: int = 128
     z_dim: int = 8
+    posterior: str = "gaussian"
+    flows: int | None = None
+    prior: str = "normal"
+    pseudo_inputs: int | None = None
+    prior_flows: int | None = None
+    groups: int | None = None
+    beta: float | None = None
+    estimator: str = "reparam"
     seed: int = 0
     device: str = "auto"
     threads: int = 1  # CPU threads; 1 is fastest for this small model and immune to a busy machine
@@ -73,8 +84,16 @@ class VAERunConfig:
             x_dim=x_dim,
             hidden=self.hidden,
             z_dim=self.z_dim,
-            objective=self.objective,  # type: ignore[arg-type]
+            objective=self.objective,
             samples=self.samples,
+            posterior=self.posterior,
+            flows=self.flows,
+            prior=self.prior,
+            pseudo_inputs=self.pseudo_inputs,
+            prior_flows=self.prior_flows,
+            groups=self.groups,
+            beta=self.beta,
+            estimator=self.estimator,
         )
 
     def identity(self) -> dict[str, Any]:
@@ -93,7 +112,7 @@ class VAETask:
     """One Adam update of the VAE on a minibatch; validation on held-out images."""
 
     def __init__(
-        self, model: VAE, data: BinaryImageData, cfg: VAERunConfig, device: torch.device
+        self, model: AnyVAE, data: BinaryImageData, cfg: VAERunConfig, device: torch.device
     ) -> None:
         self.model, self.cfg, self.device = model, cfg, device
         self.dynamic = data.dynamic
@@ -128,7 +147,9 @@ class VAETask:
 
 
 @torch.no_grad()
-def elbo_on(model: VAE, x: Tensor, samples: int, seed: int, batch: int = 1000) -> dict[str, float]:
+def elbo_on(
+    model: AnyVAE, x: Tensor, samples: int, seed: int, batch: int = 1000
+) -> dict[str, float]:
     """Mean ELBO, reconstruction and KL over ``x`` (fixed noise from ``seed``)."""
     device = next(model.parameters()).device
     g = _seeded(seed, device)
@@ -143,7 +164,7 @@ def elbo_on(model: VAE, x: Tensor, samples: int, seed: int, batch: int = 1000) -
 
 @torch.no_grad()
 def log_likelihood_on(
-    model: VAE, x: Tensor, k: int, seed: int, batch: int = 100, chunk: int = 500
+    model: AnyVAE, x: Tensor, k: int, seed: int, batch: int = 100, chunk: int = 500
 ) -> dict[str, float]:
     """Importance-sampled log p(x) (K samples per image), averaged over ``x``.
 
@@ -188,7 +209,7 @@ def run_vae(
     Trainer.check_out_dir(out, resume)
 
     torch.manual_seed(cfg.seed)
-    model = VAE(cfg.model_config(data.num_pixels)).to(device)
+    model = build_vae(cfg.model_config(data.num_pixels)).to(device)
     task = VAETask(model, data, cfg, device)
     result = train_run(
         task,
@@ -224,7 +245,7 @@ def run_vae(
             originals.numpy(), recon, shape, out / "reconstructions.png"
         ),
         "samples": plot_image_grid(
-            samples, shape, out / "samples.png", "Pixel means decoded from z ~ N(0, I)"
+            samples, shape, out / "samples.png", f"Pixel means decoded from z ~ p(z) ({cfg.prior})"
         ),
         "loglik": plot_train_vs_val(result.train, result.val, out / "loglik_train_vs_val.png"),
     }
@@ -252,11 +273,7 @@ def run_vae(
         "torch": torch.__version__,
     }
     report = HtmlReport(f"VAE on {cfg.data}: {result.updates:,} updates")
-    report.paragraph(
-        "Kingma & Welling (2013) VAE: encoder 196→128 (tanh)→2×8, decoder 8→128 (tanh)→196 "
-        "(sigmoid Bernoulli means); ELBO with the closed-form KL and "
-        f"{cfg.samples} reparameterized samples per image. All log-likelihoods in nats per image."
-    )
+    report.paragraph(describe_model(model.config) + " All log-likelihoods in nats per image.")
     report.heading("Results")
     report.table(metrics)
     report.heading("1. The two ELBO terms against weight updates")
@@ -264,7 +281,7 @@ def run_vae(
     report.heading("2. Images and their reconstructions")
     report.image(files["reconstructions"], "8 held-out images (top) and reconstructions (bottom)")
     report.heading("3. Samples")
-    report.image(files["samples"], "Decoded z ~ N(0, I), a mini-batch of 64")
+    report.image(files["samples"], f"Decoded z ~ p(z) ({cfg.prior} prior), a mini-batch of 64")
     report.heading("4. Reconstruction log-likelihood: training vs. validation")
     report.image(
         files["loglik"],
@@ -280,13 +297,13 @@ def run_vae(
     return metrics
 
 
-def load_vae(checkpoint: str | Path, device: torch.device) -> tuple[VAE, dict[str, Any]]:
+def load_vae(checkpoint: str | Path, device: torch.device) -> tuple[AnyVAE, dict[str, Any]]:
     """Rebuild a trained VAE from a ``deepgen vae`` checkpoint; returns it and its run settings."""
     state = load_checkpoint(checkpoint, map_location=device)
     meta = state.get("meta", {})
     if meta.get("kind") != "vae":
         raise CheckpointError(f"{checkpoint} is not a VAE checkpoint (kind {meta.get('kind')!r})")
-    model = VAE(VAEConfig(**meta["model"])).to(device)
+    model = build_vae(VAEConfig(**meta["model"])).to(device)
     model.load_state_dict(state["task"]["model"])
     model.eval()
     return model, meta["run"]

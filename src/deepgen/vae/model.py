@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.distributions import Distribution, Independent, Normal
 
 from deepgen.bounds import iwae_bound
 from deepgen.distributions import (
@@ -185,6 +186,26 @@ class VAE(nn.Module):
                 f"expected latents with {self.config.z_dim} features, got {z.shape[-1]}"
             )
         return self.decoder(z)
+
+    # --- the interface every VAE shares (see ComposedVAE) -------------------------------------
+    def local_params(self, x: Tensor) -> tuple[Tensor, ...]:
+        """The encoder's output for x: (μ(x), log σ²(x))."""
+        return self.encode_params(x)
+
+    def posterior(self, loc: Tensor, log_var: Tensor) -> DiagonalNormal:
+        """q(z | x) from its local parameters."""
+        return DiagonalNormal(loc, log_var)
+
+    def prior_distribution(self) -> Distribution:
+        """p(z) = N(0, I) on the model's device and dtype."""
+        w = self.decoder[0].weight
+        zeros = w.new_zeros(self.config.z_dim)
+        return Independent(Normal(zeros, torch.ones_like(zeros), validate_args=False), 1, False)
+
+    def log_joint(self, x: Tensor, z: Tensor) -> Tensor:
+        """log p(x | z) + log N(z; 0, I), [..., batch]."""
+        log_px_z = bernoulli_log_likelihood(self.decode(z), x, validate=False)
+        return log_px_z - 0.5 * (z.pow(2) + LOG_2PI).sum(-1)
 
     # --- objectives -------------------------------------------------------------------------
     def elbo_terms(
