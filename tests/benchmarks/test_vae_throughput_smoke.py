@@ -30,13 +30,20 @@ def bench() -> ModuleType:
 def test_quick_run_writes_ratios(bench: ModuleType, tmp_path: Path) -> None:
     bench.main(["--quick", "--skip-pythae", "--out", str(tmp_path)])
     result = json.loads((tmp_path / "vae_throughput.json").read_text())
-    ratios = result["ratios"]
-    for key in ("deepgen_vs_plain", "deepgen_vs_plain_samples1"):
-        assert math.isfinite(ratios[key]) and ratios[key] > 0, key
+    ratios, methods = result["ratios"], result["methods"]
+    # every ratio is the ratio of the medians it names (not a number made up on the side)
+    for key, (num, den) in {
+        "deepgen_vs_plain": ("deepgen_s2", "plain_s2"),
+        "deepgen_vs_plain_samples1": ("deepgen_s1", "plain_s1"),
+        "iaf_posterior_cost": ("deepgen_s2", "deepgen_iaf_s2"),
+    }.items():
+        medians = [methods[m]["median_updates_per_second"] for m in (num, den)]
+        assert all(math.isfinite(v) for v in medians), key
+        assert ratios[key] == pytest.approx(medians[0] / medians[1]), key
     # pythae was skipped: its ratios are present but null.
     assert "deepgen_vs_pythae" in ratios and ratios["deepgen_vs_pythae"] is None
     assert result["setup"]["pythae"] is None
-    for name in ("deepgen_s2", "plain_s2", "deepgen_s1", "plain_s1"):
+    for name in ("deepgen_s2", "plain_s2", "deepgen_s1", "plain_s1", "deepgen_iaf_s2"):
         entry = result["methods"][name]
         assert len(entry["repeats_updates_per_second"]) == result["setup"]["repeats"]
         assert entry["median_updates_per_second"] > 0

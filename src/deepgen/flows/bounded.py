@@ -24,7 +24,14 @@ def _outside(values: Tensor, bad: Tensor, what: str) -> DataError:
 
 
 class Logit(Transform):
-    """x ↦ logit(α + (1 − 2α)x); the inverse is (σ(y) − α)/(1 − 2α)."""
+    """x ↦ logit(α + (1 − 2α)x); the inverse is (σ(y) − α)/(1 − 2α).
+
+    >>> import torch
+    >>> t = Logit(2, alpha=0.0)
+    >>> y, _ = t(torch.tensor([[0.5, 0.25]]))
+    >>> y
+    tensor([[ 0.0000, -1.0986]])
+    """
 
     def __init__(self, features: int, alpha: float = 1e-6) -> None:
         super().__init__()

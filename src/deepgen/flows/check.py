@@ -17,7 +17,13 @@ from deepgen.flows.base import Transform
 
 @dataclass(frozen=True)
 class BijectionReport:
-    """Worst errors over the batch; ``ok`` when all are within tolerance and J is non-singular."""
+    """Worst errors over the batch; ``ok`` when all are within tolerance and J is non-singular.
+
+    >>> import torch
+    >>> from deepgen.flows import LULinear, check_bijection
+    >>> check_bijection(LULinear(3).double(), torch.randn(4, 3, dtype=torch.float64)).ok
+    True
+    """
 
     name: str
     max_inverse_error: float

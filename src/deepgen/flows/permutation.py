@@ -9,7 +9,14 @@ from deepgen.flows.base import Transform
 
 
 class Permutation(Transform):
-    """y = x[:, π]; inverse x = y[:, π⁻¹]. π is a buffer, so it is saved with the model."""
+    """y = x[:, π]; inverse x = y[:, π⁻¹]. π is a buffer, so it is saved with the model.
+
+    >>> import torch
+    >>> t = Permutation(4, seed=1)
+    >>> x = torch.arange(4.0).unsqueeze(0)
+    >>> torch.equal(t.inverse(t(x)[0])[0], x)
+    True
+    """
 
     perm: Tensor
     inv_perm: Tensor

@@ -18,7 +18,14 @@ from deepgen.flows.base import Transform
 
 
 class Radial(Transform):
-    """A radial contraction/expansion around a learned centre z₀."""
+    """A radial contraction/expansion around a learned centre z₀.
+
+    >>> import torch
+    >>> t = Radial(2).double()
+    >>> x = torch.randn(5, 2, dtype=torch.float64)
+    >>> bool(torch.allclose(t.inverse(t(x)[0])[0], x))
+    True
+    """
 
     def __init__(self, features: int) -> None:
         super().__init__()

@@ -98,6 +98,12 @@ class ResidualBlock(Transform):
     ``logdet``: ``auto`` (exact for d ≤ 16, else roulette), ``exact``, ``series`` (``terms``
     terms) or ``roulette`` (``terms`` exact terms, then further terms with stopping probability
     ``roulette_p``); ``trace_samples`` Hutchinson vectors per sample.
+
+    >>> import torch
+    >>> t = ResidualBlock(2, hidden=8).double()
+    >>> x = torch.randn(3, 2, dtype=torch.float64)
+    >>> bool(torch.allclose(t.inverse(t(x)[0])[0], x))
+    True
     """
 
     def __init__(

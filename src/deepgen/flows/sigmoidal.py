@@ -40,7 +40,14 @@ class DeepSigmoidal(Elementwise):
 
 class SigmoidalCoupling(Coupling):
     """y_a = x_a, y_b = g(x_b; θ(x_a, c)) with g the deep sigmoidal map whose a, b, w come from
-    an MLP; log|det J| = Σ log g′(x_b). Inverse by bisection to ``tol``."""
+    an MLP; log|det J| = Σ log g′(x_b). Inverse by bisection to ``tol``.
+
+    >>> import torch
+    >>> t = SigmoidalCoupling(4, hidden=8, components=3)
+    >>> y, logdet = t(torch.randn(5, 4))
+    >>> y.shape, logdet.shape
+    (torch.Size([5, 4]), torch.Size([5]))
+    """
 
     def __init__(
         self,
