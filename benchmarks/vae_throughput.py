@@ -53,8 +53,8 @@ from deepgen.errors import DeepgenError
 from deepgen.fileio import write_json
 from deepgen.provenance import git_state, load_average
 from deepgen.train import Trainer, TrainerConfig, resolve_device
-from deepgen.vae.experiment import VAERunConfig, VAETask
 from deepgen.vae.composed import build_vae
+from deepgen.vae.experiment import VAERunConfig, VAETask
 
 RESULT_NAME = "vae_throughput.json"
 DATA = "mnist14"
