@@ -34,11 +34,11 @@ from deepgen.report import HtmlReport
 from deepgen.report.plots import moving_average, plot_image_grid
 from deepgen.train import (
     EpochSampler,
-    Trainer,
     load_checkpoint,
     resolve_device,
     train_run,
 )
+from deepgen.train.lock import locked_run
 
 # What the NLL is compared with in the report (nats per image).
 REFERENCES: dict[str, dict[str, Any]] = {
@@ -215,6 +215,7 @@ def plot_nll(train: list[dict[str, float]], val: list[dict[str, float]], path: P
     return path
 
 
+@locked_run
 def run_pixelcnn(
     cfg: PixelCNNRunConfig,
     out_dir: str | Path,
@@ -237,7 +238,6 @@ def run_pixelcnn(
     check_binary(data.test, f"{cfg.data} test data")
     if cfg.val_images > len(data.val):
         raise ConfigError(f"--val-images {cfg.val_images} exceeds the {len(data.val)} held out")
-    Trainer.check_out_dir(out, resume)
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model_config(*data.image_shape)).to(device)

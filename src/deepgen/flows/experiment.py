@@ -44,7 +44,8 @@ from deepgen.report.plots import (
     plot_image_grid,
     plot_samples_over_data,
 )
-from deepgen.train import EpochSampler, Trainer, resolve_device, train_run
+from deepgen.train import EpochSampler, resolve_device, train_run
+from deepgen.train.lock import locked_run
 
 IMAGE_DATA = tuple(DATASETS)
 
@@ -234,6 +235,7 @@ def _load_data(cfg: FlowRunConfig) -> tuple[Tensor, Tensor, Tensor, tuple[int, i
     return train, val, test, None
 
 
+@locked_run
 def run_flow(
     cfg: FlowRunConfig, out_dir: str | Path, resume: bool = False, quiet: bool = False
 ) -> dict[str, Any]:
@@ -242,7 +244,6 @@ def run_flow(
     out = Path(out_dir)
     device = resolve_device(cfg.device)
     torch.set_num_threads(cfg.threads)
-    Trainer.check_out_dir(out, resume)
     train, val, test, shape = _load_data(cfg)
     if cfg.batch_size > len(train):
         raise ConfigError(f"--batch-size {cfg.batch_size} exceeds the {len(train)} training points")

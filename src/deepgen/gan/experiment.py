@@ -25,7 +25,8 @@ from deepgen.gan.losses import LOSSES, d_loss, g_loss, gradient_penalty, r1_pena
 from deepgen.gan.metrics import class_histogram_kl, frechet_distance, mixture_metrics
 from deepgen.gan.models import EMA, Discriminator, GANModelConfig, Generator
 from deepgen.report import HtmlReport
-from deepgen.train import EpochSampler, Trainer, resolve_device, train_run
+from deepgen.train import EpochSampler, resolve_device, train_run
+from deepgen.train.lock import locked_run
 
 GAN_DATA = ("ring8", "grid25", "mnist14")
 TOY_STD = 0.02  # the σ of deepgen.data.toy's ring8 and grid25
@@ -307,6 +308,7 @@ class GANTask:
             self.ema.load_state_dict(state["ema"])
 
 
+@locked_run
 def run_gan(
     cfg: GANRunConfig, out_dir: str | Path, resume: bool = False, quiet: bool = False
 ) -> dict[str, Any]:
@@ -314,7 +316,6 @@ def run_gan(
     report.html, metrics.json, config.json and checkpoint.pt into ``out_dir``."""
     t_start = time.perf_counter()
     out = Path(out_dir)
-    Trainer.check_out_dir(out, resume)
     device = resolve_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     out.mkdir(parents=True, exist_ok=True)

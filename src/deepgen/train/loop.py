@@ -154,18 +154,6 @@ class Trainer:
         self.on_checkpoint = on_checkpoint
         self.checkpoint_path = self.out_dir / self.CHECKPOINT
 
-    @classmethod
-    def check_out_dir(cls, out_dir: str | Path, resume: bool) -> None:
-        """Refuse to resume without a checkpoint, and to start afresh over an existing run
-        (which would silently overwrite it)."""
-        checkpoint = Path(out_dir) / cls.CHECKPOINT
-        if resume and not checkpoint.is_file():
-            raise CheckpointError(f"--resume: no checkpoint in {out_dir} (expected {checkpoint})")
-        if not resume and checkpoint.is_file():
-            raise ConfigError(
-                f"{out_dir} already holds a run; pass --resume to continue it or use another --out"
-            )
-
     # --- state -----------------------------------------------------------------------------
     def _state(self, update: int, wall: float) -> dict[str, Any]:
         rng: dict[str, Any] = {"torch": torch.get_rng_state()}

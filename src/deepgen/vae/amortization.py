@@ -48,6 +48,7 @@ from deepgen.errors import ConfigError
 from deepgen.fileio import write_json
 from deepgen.report import HtmlReport
 from deepgen.train import resolve_device
+from deepgen.train.lock import claim_out_dir
 from deepgen.vae.composed import ComposedVAE, closed_form_kl
 from deepgen.vae.model import VAE
 
@@ -466,7 +467,18 @@ def run_gap(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Measure the gaps on the first ``cfg.n`` images of a split; write metrics.json, gaps.png
-    and report.html into ``out_dir``. Returns the metrics."""
+    and report.html into ``out_dir`` (held locked throughout). Returns the metrics."""
+    with claim_out_dir(out_dir):
+        return _run_gap(checkpoint, out_dir, cfg, data_dir, progress)
+
+
+def _run_gap(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    cfg: GapConfig,
+    data_dir: str | None,
+    progress: bool,
+) -> dict[str, Any]:
     from deepgen.vae.experiment import load_vae  # experiment imports the training stack
 
     device = resolve_device(cfg.device)
@@ -491,7 +503,6 @@ def run_gap(
         "total_seconds": time.perf_counter() - t0,
     }
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     plot = plot_gaps(metrics, out / "gaps.png")
     report = HtmlReport(f"Amortization gap: {cfg.n} {run['data']} {cfg.split} images")
     report.paragraph(

@@ -28,11 +28,11 @@ from deepgen.report.plots import (
 )
 from deepgen.train import (
     EpochSampler,
-    Trainer,
     load_checkpoint,
     resolve_device,
     train_run,
 )
+from deepgen.train.lock import locked_run
 from deepgen.vae.composed import ComposedVAE, build_vae, describe_model
 from deepgen.vae.model import VAE, VAEConfig
 
@@ -191,6 +191,7 @@ def log_likelihood_on(
     }
 
 
+@locked_run
 def run_vae(
     cfg: VAERunConfig, out_dir: str | Path, resume: bool = False, quiet: bool = False
 ) -> dict[str, Any]:
@@ -206,7 +207,6 @@ def run_vae(
     check_binary(data.val, f"{cfg.data} validation data")
     if cfg.val_images > len(data.val):
         raise ConfigError(f"--val-images {cfg.val_images} exceeds the {len(data.val)} held out")
-    Trainer.check_out_dir(out, resume)
 
     torch.manual_seed(cfg.seed)
     model = build_vae(cfg.model_config(data.num_pixels)).to(device)
