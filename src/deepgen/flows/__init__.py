@@ -50,6 +50,7 @@ from deepgen.flows.permutation import Permutation
 from deepgen.flows.planar import Planar
 from deepgen.flows.radial import Radial
 from deepgen.flows.residual import ResidualBlock
+from deepgen.flows.reverse_kl import ReverseKLResult, fit_reverse_kl
 from deepgen.flows.sigmoidal import DeepSigmoidal, SigmoidalCoupling
 from deepgen.flows.spline import RQSpline
 
@@ -90,6 +91,7 @@ __all__ = [
     "RealNVP",
     "ResidualBlock",
     "Reverse",
+    "ReverseKLResult",
     "ScaledAffineCoupling",
     "ScaledCoupling",
     "Sigmoidal",
@@ -98,6 +100,7 @@ __all__ = [
     "StandardNormal",
     "Transform",
     "check_bijection",
+    "fit_reverse_kl",
     "monotone_inverse",
     "soft_clamp",
 ]
