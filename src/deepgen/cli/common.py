@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from deepgen.errors import CheckpointError, ConfigError
+from deepgen.fileio import dumps
 
 T = TypeVar("T")
 
@@ -104,19 +105,9 @@ def add_training(parser: argparse.ArgumentParser, defaults: Any, out: str) -> No
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
 
 
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)  # "inf", "nan": strict JSON has no such numbers
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def print_json(obj: Any) -> None:
     """Print one strict JSON object on stdout (non-finite numbers become strings)."""
-    print(json.dumps(_finite(obj), allow_nan=False))
+    print(dumps(obj))
 
 
 def run_config(cls: type[T], args: argparse.Namespace, fresh: Callable[..., T] | None = None) -> T:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 
 from deepgen.cli.common import nonnegative_int, positive_float, positive_int, print_json
 from deepgen.errors import ConfigError
-from deepgen.fileio import atomic_write_bytes
+from deepgen.fileio import write_json
 from deepgen.gan.games import (
     DIRAC_VARIANTS,
     METHODS,
@@ -104,24 +103,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", metavar="FILE", help="draw every method's trajectory into FILE")
     p.add_argument("--out", metavar="DIR", help="also write DIR/metrics.json (and the plot)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the cross-check start")
-    p.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="accepted for uniformity; the games run in float64 numpy on the CPU",
-    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_run)
-
-
-def _strict(obj: object) -> object:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {k: _strict(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_strict(v) for v in obj]
-    return obj
 
 
 def _game(args: argparse.Namespace) -> Game:
@@ -182,8 +165,7 @@ def _run(args: argparse.Namespace) -> int:
             coords=(0, game.dim_d),
         )
     if args.out:
-        text = json.dumps(_strict(out), indent=2, allow_nan=False) + "\n"
-        atomic_write_bytes(Path(args.out) / "metrics.json", text.encode())
+        write_json(Path(args.out) / "metrics.json", out)
     if args.json:
         print_json(out)
     else:

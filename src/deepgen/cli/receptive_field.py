@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from deepgen.autoregressive.masks import CONVENTIONS
@@ -16,7 +15,7 @@ from deepgen.autoregressive.receptive_field import (
 )
 from deepgen.cli.common import add_common, positive_int, print_json
 from deepgen.errors import ConfigError
-from deepgen.fileio import atomic_write_bytes
+from deepgen.fileio import write_json
 
 
 def _pixel(text: str) -> tuple[int, int]:
@@ -81,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.out is not None:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out / "metrics.json", (json.dumps(result, indent=2) + "\n").encode())
+        write_json(out / "metrics.json", result)
     if args.json:
         print_json(result)
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ import torch
 
 from deepgen.cli.common import add_common, positive_float, positive_int, print_json
 from deepgen.errors import ConfigError, DataError
-from deepgen.fileio import atomic_write_bytes
+from deepgen.fileio import write_json
 from deepgen.train import resolve_device
 from deepgen.vi.discrete import MAX_ENUMERATION_N, EnergyModel, TableEnergy, enumerate_exact
 from deepgen.vi.examples import ising_model, seed_closed_form, seed_model
@@ -151,8 +150,7 @@ def _vi(args: argparse.Namespace) -> int:
         result["closed_form"] = seed_closed_form(model.n, args.family)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_strict(result), indent=2, allow_nan=False) + "\n"
-    atomic_write_bytes(out / "metrics.json", text.encode())
+    write_json(out / "metrics.json", result)
     _plot(result, out / "marginals.png")
     if args.json:
         print_json(result)
@@ -170,17 +168,6 @@ def _vi(args: argparse.Namespace) -> int:
             + f"\n  files: {out.resolve()}"
         )
     return 0
-
-
-def _strict(obj: Any) -> Any:
-    """Non-finite floats as strings ("inf"), as print_json does: metrics.json stays strict JSON."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {k: _strict(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_strict(v) for v in obj]
-    return obj
 
 
 def _plot(result: dict[str, Any], path: Path) -> None:
