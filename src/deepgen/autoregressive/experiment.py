@@ -39,6 +39,7 @@ from deepgen.train import (
     train_run,
 )
 from deepgen.train.lock import locked_run
+from deepgen.train.runconfig import RunConfig
 
 # What the NLL is compared with in the report (nats per image).
 REFERENCES: dict[str, dict[str, Any]] = {
@@ -54,8 +55,10 @@ REFERENCES: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
-class PixelCNNRunConfig:
+class PixelCNNRunConfig(RunConfig):
     """Everything that defines a PixelCNN run (``config.json`` is this, as JSON)."""
+
+    EVALUATION_ONLY = ("samples", "sampler", "test_images")
 
     data: str = "mnist14"
     data_dir: str | None = None
@@ -111,14 +114,6 @@ class PixelCNNRunConfig:
             convention=self.convention,
             gated=self.gated,
         )
-
-    def identity(self) -> dict[str, Any]:
-        """What a resumed run must share with the checkpoint (all but length and machinery)."""
-        d = asdict(self)
-        for key in ("steps", "device", "threads", "checkpoint_every", "samples", "sampler"):
-            d.pop(key)
-        d.pop("test_images")
-        return d
 
 
 class PixelCNNTask:

@@ -46,13 +46,16 @@ from deepgen.report.plots import (
 )
 from deepgen.train import EpochSampler, resolve_device, train_run
 from deepgen.train.lock import locked_run
+from deepgen.train.runconfig import RunConfig
 
 IMAGE_DATA = tuple(DATASETS)
 
 
 @dataclass(frozen=True)
-class FlowRunConfig:
+class FlowRunConfig(RunConfig):
     """Settings of one ``deepgen flow`` run (defaults are the command's)."""
+
+    EVALUATION_ONLY = ("grid",)
 
     data: str = "moons"
     flow: str = "realnvp"
@@ -90,13 +93,6 @@ class FlowRunConfig:
     def images(self) -> bool:
         """Whether the data are binary images (dequantized) rather than 2-D points."""
         return self.data in IMAGE_DATA
-
-    def identity(self) -> dict[str, Any]:
-        """What a checkpoint must match to be resumed (not the schedule, device or threads)."""
-        ident = asdict(self)
-        for key in ("steps", "device", "threads", "val_every", "checkpoint_every", "grid"):
-            ident.pop(key)
-        return ident
 
 
 @contextmanager

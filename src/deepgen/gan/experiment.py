@@ -27,6 +27,7 @@ from deepgen.gan.models import EMA, Discriminator, GANModelConfig, Generator
 from deepgen.report import HtmlReport
 from deepgen.train import EpochSampler, resolve_device, train_run
 from deepgen.train.lock import locked_run
+from deepgen.train.runconfig import RunConfig
 
 GAN_DATA = ("ring8", "grid25", "mnist14")
 TOY_STD = 0.02  # the σ of deepgen.data.toy's ring8 and grid25
@@ -38,12 +39,14 @@ def toy_modes(name: str) -> Tensor:
 
 
 @dataclass(frozen=True)
-class GANRunConfig:
+class GANRunConfig(RunConfig):
     """Everything that defines a GAN run (``config.json`` is this, as JSON).
 
     One *step* is ``d_steps`` discriminator updates followed by one generator update.
     ``r1`` = 0 and ``ema`` = 0 switch those off; ``gp`` is the WGAN-GP weight λ.
     """
+
+    EVALUATION_ONLY = ("eval_samples",)
 
     data: str = "ring8"
     loss: str = "ns"
@@ -114,13 +117,6 @@ class GANRunConfig:
             output="sigmoid" if self.data == "mnist14" else "linear",
             spectral_norm=self.spectral_norm,
         )
-
-    def identity(self) -> dict[str, Any]:
-        """What a resumed run must share with the checkpoint (all but length and device)."""
-        d = asdict(self)
-        for key in ("steps", "device", "threads", "checkpoint_every", "eval_samples"):
-            d.pop(key)
-        return d
 
 
 # Per-data defaults, applied under the flags a user gives.

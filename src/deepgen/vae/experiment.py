@@ -33,6 +33,7 @@ from deepgen.train import (
     train_run,
 )
 from deepgen.train.lock import locked_run
+from deepgen.train.runconfig import RunConfig
 from deepgen.vae.composed import ComposedVAE, build_vae, describe_model
 from deepgen.vae.model import VAE, VAEConfig
 
@@ -40,7 +41,7 @@ AnyVAE = VAE | ComposedVAE
 
 
 @dataclass(frozen=True)
-class VAERunConfig:
+class VAERunConfig(RunConfig):
     """Everything that defines a VAE run (``config.json`` is this, as JSON)."""
 
     data: str = "mnist14"
@@ -95,13 +96,6 @@ class VAERunConfig:
             beta=self.beta,
             estimator=self.estimator,
         )
-
-    def identity(self) -> dict[str, Any]:
-        """What a resumed run must share with the checkpoint (all but length and device)."""
-        d = asdict(self)
-        for key in ("updates", "device", "threads", "checkpoint_every"):
-            d.pop(key)
-        return d
 
 
 def _seeded(seed: int, device: torch.device) -> torch.Generator:

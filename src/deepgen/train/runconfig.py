@@ -1,0 +1,26 @@
+"""What a run's configuration shares: which of its fields ``--resume`` may change.
+
+A resumed run continues the same experiment, so everything that shapes the numbers is fixed by
+the checkpoint: the fields a resume may change are declared here once — how long to train,
+where (device, threads), how often to checkpoint — plus, per command, the settings that only
+affect the evaluation after training (:attr:`RunConfig.EVALUATION_ONLY`). The validation
+schedule is fixed: it decides which rows the logs hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, ClassVar
+
+RESUME_MAY_CHANGE = frozenset({"steps", "updates", "device", "threads", "checkpoint_every"})
+
+
+class RunConfig:
+    """Mixin for the frozen run-config dataclasses of the training commands."""
+
+    EVALUATION_ONLY: ClassVar[tuple[str, ...]] = ()
+
+    def identity(self) -> dict[str, Any]:
+        """The fields a checkpoint fixes: all but the schedule and evaluation-only ones."""
+        free = RESUME_MAY_CHANGE | set(self.EVALUATION_ONLY)
+        return {k: v for k, v in asdict(self).items() if k not in free}  # type: ignore[call-overload]
