@@ -97,12 +97,28 @@ def test_reconstruct_and_sample_are_pixel_means() -> None:
 
 
 def test_decoder_log_likelihood_uses_196_pixels() -> None:
-    """The source writes the sum to 8; it is over all 196 pixels."""
+    """The source writes the sum to 8; it is over all 196 pixels: with every logit 0 each pixel
+    contributes log ½ whatever its value, and flipping any single pixel — the last included —
+    changes the sum by exactly that pixel's logit."""
     model = VAE()
+    with torch.no_grad():
+        model.decoder[-1].weight.zero_()
+        model.decoder[-1].bias.zero_()
     x = _binary(2)
     logits = model.decode(torch.zeros(2, 8))
-    assert bernoulli_log_likelihood(logits, x).shape == (2,)
     assert logits.shape == (2, 196)
+    ll = bernoulli_log_likelihood(logits, x)
+    torch.testing.assert_close(ll, torch.full((2,), 196 * math.log(0.5)))
+    with torch.no_grad():
+        model.decoder[-1].bias.copy_(torch.linspace(-2, 2, 196))
+    logits = model.decode(torch.zeros(2, 8))
+    base = bernoulli_log_likelihood(logits, x)
+    for pixel in (0, 7, 8, 195):
+        flipped = x.clone()
+        flipped[:, pixel] = 1 - flipped[:, pixel]
+        sign = 2 * flipped[:, pixel] - 1  # +1 when the pixel became 1: gains its logit
+        expected = base + sign * logits[:, pixel]
+        torch.testing.assert_close(bernoulli_log_likelihood(logits, flipped), expected)
 
 
 def test_bad_inputs_get_clear_errors() -> None:
