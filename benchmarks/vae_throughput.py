@@ -133,7 +133,7 @@ def deepgen_runner(
     def run(updates: int) -> dict[str, float]:
         cfg = VAERunConfig(
             data=DATA,
-            updates=updates,
+            steps=updates,
             batch_size=BATCH_SIZE,
             lr=LR,
             samples=samples,

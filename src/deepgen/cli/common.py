@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import math
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -79,10 +80,15 @@ def add_common(parser: argparse.ArgumentParser, out: str | None, defaults: bool 
 
 
 def add_training(parser: argparse.ArgumentParser, defaults: Any, out: str) -> None:
-    """The flags every training command shares: its schedule (``--val-every``,
+    """The flags every training command shares: ``--config``, its schedule (``--val-every``,
     ``--checkpoint-every``), ``--threads``, ``--out``/``--seed``/``--device``, ``--resume`` and
     ``--quiet``. Defaults are None (shown from the run config ``defaults``), so ``--resume`` can
     tell which flags were given."""
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="settings from a TOML file or a run's config.json; flags override them",
+    )
     parser.add_argument(
         "--val-every",
         type=positive_int,
@@ -110,23 +116,62 @@ def print_json(obj: Any) -> None:
     print(dumps(obj))
 
 
-def run_config(cls: type[T], args: argparse.Namespace, fresh: Callable[..., T] | None = None) -> T:
-    """Build a run-config dataclass from the flags given (those not None).
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The settings in a TOML file or a run's ``config.json`` (by suffix; JSON, then TOML,
+    when the suffix says neither); one-line errors for a missing or unparsable file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--config {p}: no such file")
+    text = p.read_text()
+    try:
+        if p.suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        elif p.suffix == ".json":
+            data = json.loads(text)
+        else:
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError:
+                data = tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        first = str(exc).splitlines()[0]
+        raise ConfigError(f"--config {p} is neither valid TOML nor JSON: {first}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {p} must hold a table of settings, got {type(data).__name__}")
+    return data
 
-    A fresh run is ``fresh(**flags)`` (default: the class itself; a command with per-data
+
+def _renamed(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    aliases = getattr(cls, "ALIASES", {})
+    return {aliases.get(k, k): v for k, v in values.items()}
+
+
+def run_config(cls: type[T], args: argparse.Namespace, fresh: Callable[..., T] | None = None) -> T:
+    """Build a run-config dataclass from ``--config FILE`` (if given) and the flags given (those
+    not None), the flags winning over the file.
+
+    A fresh run is ``fresh(**settings)`` (default: the class itself; a command with per-data
     defaults passes its own builder). With ``--resume`` the run's saved ``config.json`` is the
-    base: flags may change the schedule (the fields its ``identity()`` leaves out) but not what
-    the checkpoint depends on.
+    base: the settings may change the schedule (the fields its ``identity()`` leaves out) but
+    not what the checkpoint depends on.
     """
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    if getattr(args, "config", None):
+        from_file = _renamed(cls, read_config_file(args.config))
+        unknown = sorted(set(from_file) - names)
+        if unknown:
+            raise ConfigError(
+                f"--config {args.config}: unknown setting(s) {', '.join(unknown)} for this command"
+            )
+        given = {**from_file, **given}
     if not args.resume:
         return (fresh or cls)(**given)
     config_file = Path(args.out) / "config.json"
     if not config_file.is_file():
         raise CheckpointError(f"--resume: no run to resume in {args.out} ({config_file} missing)")
     try:
-        saved = json.loads(config_file.read_text())
+        saved = _renamed(cls, json.loads(config_file.read_text()))
         fixed = cls(**saved).identity()  # type: ignore[attr-defined]
     except (json.JSONDecodeError, TypeError) as exc:
         raise CheckpointError(f"{config_file} is corrupt: {exc}") from None

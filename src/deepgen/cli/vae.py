@@ -32,7 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     d = VAERunConfig()
     # Defaults are None so that --resume can tell which flags were given.
-    p.add_argument("--updates", type=positive_int, help=f"weight updates (default {d.updates})")
+    p.add_argument(
+        "--steps",
+        "--updates",
+        dest="steps",
+        type=positive_int,
+        help=f"weight updates (default {d.steps})",
+    )
     p.add_argument(
         "--batch-size", type=positive_int, help=f"minibatch size (default {d.batch_size})"
     )

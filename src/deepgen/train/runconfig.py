@@ -19,6 +19,7 @@ class RunConfig:
     """Mixin for the frozen run-config dataclasses of the training commands."""
 
     EVALUATION_ONLY: ClassVar[tuple[str, ...]] = ()
+    ALIASES: ClassVar[dict[str, str]] = {}  # old setting name -> field (config files, resume)
 
     def identity(self) -> dict[str, Any]:
         """The fields a checkpoint fixes: all but the schedule and evaluation-only ones."""

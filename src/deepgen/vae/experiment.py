@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -44,9 +44,11 @@ AnyVAE = VAE | ComposedVAE
 class VAERunConfig(RunConfig):
     """Everything that defines a VAE run (``config.json`` is this, as JSON)."""
 
+    ALIASES: ClassVar[dict[str, str]] = {"updates": "steps"}  # runs before --steps
+
     data: str = "mnist14"
     data_dir: str | None = None
-    updates: int = 15000
+    steps: int = 15000  # weight updates (--steps, or its alias --updates)
     batch_size: int = 100
     lr: float = 3e-3
     samples: int = 2
@@ -72,7 +74,7 @@ class VAERunConfig(RunConfig):
     def __post_init__(self) -> None:
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
-        for name in ("updates", "batch_size", "threads", "val_every", "val_images", "eval_k"):
+        for name in ("steps", "batch_size", "threads", "val_every", "val_images", "eval_k"):
             if getattr(self, name) < 1:
                 raise ConfigError(
                     f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
@@ -209,7 +211,7 @@ def run_vae(
         task,
         cfg,
         out,
-        updates=cfg.updates,
+        updates=cfg.steps,
         desc="vae",
         meta={"kind": "vae", "run": cfg.identity(), "model": model.config.to_dict()},
         quiet=quiet,
