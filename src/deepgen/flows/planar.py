@@ -90,6 +90,14 @@ class Planar(Transform):
             (target + wu.abs()).detach(),
             self.tol,
         )
+        if torch.is_grad_enabled():
+            # the bisection carries no gradient: one Newton step from the root, whose value is
+            # (to tol) the root itself, gives the implicit-function gradient
+            # dα = (d target − ∂f/∂θ dθ) / f′(α), so samples drawn through this inverse are
+            # reparameterized in y, u, w and b
+            f = alpha + wu * torch.tanh(alpha + b)
+            slope = 1 + wu * (1 - torch.tanh(alpha + b) ** 2)
+            alpha = alpha + (target - f) / slope.detach()
         t = torch.tanh(alpha + b)
         x = y - t.unsqueeze(-1) * u
         return x, -torch.log(torch.abs(1 + (1 - t**2) * wu))
