@@ -16,7 +16,18 @@ from collections.abc import Sequence
 from deepgen import __version__
 from deepgen.errors import DeepgenError
 
-COMMANDS = ("vae", "data", "check", "flow", "receptive_field", "pixelcnn", "game", "vi", "gan")
+COMMANDS = (
+    "vae",
+    "data",
+    "check",
+    "flow",
+    "receptive_field",
+    "pixelcnn",
+    "game",
+    "vi",
+    "gan",
+    "sample",
+)
 
 
 class OneLineParser(argparse.ArgumentParser):

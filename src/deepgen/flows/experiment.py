@@ -253,7 +253,12 @@ def run_flow(
         out,
         updates=cfg.steps,
         desc=f"flow {cfg.flow}",
-        meta={"kind": "flow", "run": cfg.identity()},
+        meta={
+            "kind": "flow",
+            "run": cfg.identity(),
+            "features": train.shape[1],
+            "image_shape": list(shape) if shape is not None else None,
+        },
         quiet=quiet,
         resume=resume,
     )
