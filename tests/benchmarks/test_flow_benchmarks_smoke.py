@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepgen.flows import AffineCoupling
+from deepgen.flows import AffineCoupling, SplineCoupling
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 PEERS_REASON = (
@@ -87,36 +87,92 @@ def test_fit_flags_a_flat_curve_as_overhead_dominated(logdet: ModuleType) -> Non
 
 
 # --- flows_vs_peers ---------------------------------------------------------------------------
-def test_coupling_masks_are_the_features_deepgen_changes(peers: ModuleType) -> None:
-    """The masks given to nflows change exactly the features deepgen's AffineCoupling changes."""
+CASES = {
+    "moons/realnvp",
+    "moons/maf",
+    "gauss8/realnvp",
+    "gauss8/maf",
+    "moons/nsf",
+    "gauss8/nsf",
+    "moons/autoregressive_nsf",
+    "gauss8/autoregressive_nsf",
+    "cgauss/conditional_maf",
+}
+
+
+def _changed_features(layer, x: torch.Tensor) -> list[bool]:
+    with torch.no_grad():
+        y = layer(x)
+    y = y[0] if isinstance(y, tuple) else y
+    return (~torch.isclose(y, x)).any(0).tolist()
+
+
+def _randomized(module: torch.nn.Module, seed: int) -> torch.nn.Module:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():  # random weights, so every changed feature really changes
+        for p in module.parameters():
+            p.copy_(0.5 * torch.randn(p.shape, generator=g))
+    return module
+
+
+@pytest.mark.parametrize("coupling", [AffineCoupling, SplineCoupling])
+def test_coupling_masks_are_the_features_deepgen_changes(peers: ModuleType, coupling: type) -> None:
+    """The masks given to nflows (and to Zuko's spline couplings) change exactly the features
+    deepgen's couplings change."""
     for d in (2, 5, 8):
         for i, mask in enumerate(peers.coupling_masks(d, 2)):
-            t = AffineCoupling(d, 8, swap=bool(i % 2))
-            g = torch.Generator().manual_seed(d + i)
-            with torch.no_grad():  # random weights, so every changed feature really changes
-                for p in t.parameters():
-                    p.copy_(0.5 * torch.randn(p.shape, generator=g))
-            x = torch.randn(4, d, generator=g)
-            with torch.no_grad():
-                y, _ = t(x)
-            changed = (~torch.isclose(y, x)).any(0).tolist()
-            assert changed == [bool(m) for m in mask], (d, i)
+            t = _randomized(coupling(d, 8, swap=bool(i % 2)), d + i)
+            x = torch.randn(4, d, generator=torch.Generator().manual_seed(d + i))
+            assert _changed_features(t, x) == [bool(m) for m in mask], (d, i)
+
+
+def test_peer_spline_couplings_change_the_same_features(peers: ModuleType) -> None:
+    pytest.importorskip("nflows", reason=PEERS_REASON)
+    pytest.importorskip("zuko", reason=PEERS_REASON)
+    for dataset in ("moons", "gauss8"):
+        d = peers.DATASETS[dataset][0]
+        masks = [[bool(m) for m in mask] for mask in peers.coupling_masks(d, peers.LAYERS["nsf"])]
+        x = 1.5 * torch.randn(16, d, generator=torch.Generator().manual_seed(d))  # inside ±5
+        nflows_layers = peers.build("nflows", "nsf", dataset, 0).module._transform._transforms
+        zuko_layers = peers.build("zuko", "nsf", dataset, 0).module.transform.transforms
+        assert [_changed_features(t, x) for t in nflows_layers] == masks
+        assert [_changed_features(t(None), x) for t in zuko_layers] == masks
+
+
+def test_cgauss_true_log_likelihood_has_its_closed_form_mean(peers: ModuleType) -> None:
+    """E log p(x | c) = −log 2π − E[1ᵀW c] − 1 = −log 2π − 1 for c ~ N(0, I)."""
+    x, c = peers.sample_data("cgauss", 200_000, 5)
+    lp = peers.cgauss_true_log_prob(x, c)
+    assert lp.mean().item() == pytest.approx(-math.log(2 * math.pi) - 1, abs=0.02)
+
+
+def _check_speed_entry(entry: dict, repeats: int) -> None:
+    assert entry["parameters"] > 0
+    assert (
+        math.isfinite(entry["median_ms_per_train_step"]) and entry["median_ms_per_train_step"] > 0
+    )
+    assert math.isfinite(entry["median_logprob_points_per_second"])
+    assert entry["median_logprob_points_per_second"] > 0
+    assert len(entry["repeats_ms_per_train_step"]) == repeats
 
 
 def test_flows_quick_run_deepgen_only(peers: ModuleType, tmp_path: Path) -> None:
     peers.main(["--quick", "--skip-peers", "--out", str(tmp_path)])
     result = json.loads((tmp_path / "flows_vs_peers.json").read_text())
-    assert set(result["ratios"]) == {"moons/realnvp", "moons/maf", "gauss8/realnvp", "gauss8/maf"}
+    assert set(result["ratios"]) == CASES
+    assert len(result["cases"]) == len(CASES)
     for case in result["cases"]:
         assert list(case["libraries"]) == ["deepgen"]
-        entry = case["libraries"]["deepgen"]
-        assert entry["median_ms_per_train_step"] > 0
-        assert entry["median_logprob_points_per_second"] > 0
-        assert len(entry["repeats_ms_per_train_step"]) == result["setup"]["repeats"]
+        _check_speed_entry(case["libraries"]["deepgen"], result["setup"]["repeats"])
         assert case["train_step_ratios"]["ratios"]["deepgen_vs_faster_peer"] is None
+        assert case["target"] == result["targets"][case["flow"]]
     assert result["target_met"] is None
+    assert set(result["target_met_by_case"].values()) == {None}
     for kind in ("realnvp", "maf"):
         assert math.isfinite(result["quality_moons"][kind]["deepgen"]["test_log_likelihood"])
+    conditional = result["quality_conditional"]
+    assert math.isfinite(conditional["true_test_log_likelihood"])
+    assert math.isfinite(conditional["libraries"]["deepgen"]["gap_to_true_nats"])
     assert result["setup"]["peer_status"]["nflows"].startswith("skipped")
     assert not list(tmp_path.glob("*.tmp"))
 
@@ -126,11 +182,18 @@ def test_flows_quick_run_against_nflows_and_zuko(peers: ModuleType, tmp_path: Pa
     pytest.importorskip("zuko", reason=PEERS_REASON)
     peers.main(["--quick", "--out", str(tmp_path)])
     result = json.loads((tmp_path / "flows_vs_peers.json").read_text())
+    assert {f"{c['dataset']}/{c['flow']}" for c in result["cases"]} == CASES
     for case in result["cases"]:
         libs = case["libraries"]
         assert list(libs) == ["deepgen", "nflows", "zuko"]
-        # the same architecture: the same number of parameters in every library
-        assert len({entry["parameters"] for entry in libs.values()}) == 1
+        for entry in libs.values():
+            _check_speed_entry(entry, result["setup"]["repeats"])
+        # the same architecture: the same number of parameters in every library, except that
+        # nflows' MADE gives the context a layer of its own (one bias of width 64 per layer)
+        counts = {lib: entry["parameters"] for lib, entry in libs.items()}
+        extra = 64 * 5 if case["flow"] == "conditional_maf" else 0
+        assert counts["nflows"] == counts["deepgen"] + extra, case["flow"]
+        assert counts["zuko"] == counts["deepgen"], case["flow"]
         for key in ("train_step_ratios", "logprob_ratios"):
             ratios = case[key]["ratios"]
             for name in ("deepgen_vs_nflows", "deepgen_vs_zuko", "deepgen_vs_faster_peer"):
@@ -138,7 +201,25 @@ def test_flows_quick_run_against_nflows_and_zuko(peers: ModuleType, tmp_path: Pa
             assert ratios["deepgen_vs_faster_peer"] == pytest.approx(
                 min(ratios["deepgen_vs_nflows"], ratios["deepgen_vs_zuko"])
             )
+    assert set(result["target_met_by_case"]) == CASES
+    assert result["target_met"] == all(result["target_met_by_case"].values())
     quality = result["quality_moons"]["realnvp"]
     bound = -math.log(2 * math.pi) + 8 * math.log(1.001)
     assert quality["nflows"]["test_log_likelihood"] <= bound  # nflows' capped coupling scale
     assert all(math.isfinite(quality[lib]["test_log_likelihood"]) for lib in quality)
+    conditional = result["quality_conditional"]
+    assert set(conditional["libraries"]) == {"deepgen", "nflows", "zuko"}
+    for entry in conditional["libraries"].values():
+        assert entry["gap_to_true_nats"] == pytest.approx(
+            conditional["true_test_log_likelihood"] - entry["test_log_likelihood"]
+        )
+    notes = result["setup"]["peer_notes"]
+    assert "no coupling spline flow" in notes["zuko_coupling_nsf"]
+    # Zuko's own coupling pattern (NSF with passes=2) is a MADE: more parameters than a coupling
+    nsf = {
+        c["dataset"]: c["libraries"]["zuko"]["parameters"]
+        for c in result["cases"]
+        if c["flow"] == "nsf"
+    }
+    for dataset, n in nsf.items():
+        assert notes["zuko_nsf_passes2_parameters"][f"d={peers.DATASETS[dataset][0]}"] > n

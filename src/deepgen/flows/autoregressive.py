@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deepgen.flows.base import Transform
-from deepgen.flows.elementwise import Affine, ElementwiseMap, hidden_sizes
+from deepgen.flows.elementwise import Affine, ElementwiseMap, hidden_sizes, run_layers
 from deepgen.flows.spline import RQSpline
 
 
@@ -65,7 +65,10 @@ class MADE(nn.Module):
         degrees = [in_deg] + [torch.arange(h) % span + low for h in sizes]
         mods: list[nn.Module] = []
         for d_in, d_out in itertools.pairwise(degrees):
-            mods += [MaskedLinear((d_out.unsqueeze(1) >= d_in.unsqueeze(0)).float()), nn.ReLU()]
+            # ReLU in place: the layer's output is not kept for its backward, and one buffer
+            # of [batch, hidden] fewer per layer matters on large batches
+            mask = (d_out.unsqueeze(1) >= d_in.unsqueeze(0)).float()
+            mods += [MaskedLinear(mask), nn.ReLU(inplace=True)]
         out_deg = torch.arange(1, features + 1).repeat_interleave(params)
         mods.append(MaskedLinear((out_deg.unsqueeze(1) > degrees[-1].unsqueeze(0)).float()))
         self.net = nn.Sequential(*mods)
@@ -73,7 +76,7 @@ class MADE(nn.Module):
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """[batch, features, params]: the parameters of feature i in out[:, i]."""
         h = x if context is None else torch.cat((context, x), dim=-1)
-        return self.net(h).unflatten(-1, (self.features, self.params))
+        return run_layers(self.net, h).unflatten(-1, (self.features, self.params))
 
 
 class MaskedAutoregressive(Transform):

@@ -38,6 +38,8 @@ class Transform(nn.Module):
 
     features: int
     context_features: int = 0
+    # log|det J| is identically 0 (a permutation): a composition need not add it
+    zero_logdet: bool = False
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """y = f(x) and log|det ∂f/∂x| per sample."""
@@ -109,18 +111,18 @@ class Compose(Transform):
         total: Tensor | None = None
         for t, cond in zip(self.transforms, self._conditional, strict=True):
             x, ld = t(x, context) if cond else t(x)
-            total = ld if total is None else total + ld
-        assert total is not None
-        return x, total
+            if not t.zero_logdet:
+                total = ld if total is None else total + ld
+        return x, x.new_zeros(x.shape[0]) if total is None else total
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self.check_context(y, context)
         total: Tensor | None = None
         for t, cond in zip(reversed(self.transforms), reversed(self._conditional), strict=True):
             y, ld = t.inverse(y, context) if cond else t.inverse(y)
-            total = ld if total is None else total + ld
-        assert total is not None
-        return y, total
+            if not t.zero_logdet:
+                total = ld if total is None else total + ld
+        return y, y.new_zeros(y.shape[0]) if total is None else total
 
 
 class InverseTransform(Transform):
@@ -141,6 +143,8 @@ class InverseTransform(Transform):
 
 class Reverse(Transform):
     """Reverses the order of the features (a permutation: log|det| = 0)."""
+
+    zero_logdet = True
 
     def __init__(self, features: int) -> None:
         super().__init__()

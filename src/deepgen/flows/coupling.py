@@ -22,6 +22,7 @@ from deepgen.flows.elementwise import (
     ElementwiseMap,
     conditioner,
     hidden_sizes,
+    run_layers,
     soft_clamp,
 )
 from deepgen.flows.spline import RQSpline
@@ -70,7 +71,7 @@ class Coupling(Transform):
 
     def _params(self, a: Tensor, context: Tensor | None) -> Tensor:
         h = a if context is None else torch.cat((a, context), dim=-1)
-        return self.net(h).unflatten(-1, (self.n_b, self.map.params))
+        return run_layers(self.net, h).unflatten(-1, (self.n_b, self.map.params))
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self.check_context(x, context)

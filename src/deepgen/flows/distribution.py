@@ -12,6 +12,9 @@ shape and flattened before they are transformed, and the results are shaped back
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 from torch.distributions import Distribution, constraints
@@ -19,9 +22,20 @@ from torch.distributions import Distribution, constraints
 from deepgen.errors import ShapeError
 from deepgen.flows.base import Transform, check_features
 
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def standard_normal_log_prob(z: Tensor) -> Tensor:
+    """log N(z; 0, I) over the last dimension: ``Independent(Normal(0, 1), 1).log_prob(z)``
+    (equal up to rounding) in 4 tensor operations instead of about 10."""
+    return -0.5 * z.square().sum(-1) - z.shape[-1] * _HALF_LOG_2PI
+
 
 class FlowDistribution(Distribution):
     """p(x | c) of a transform ``f`` (data → noise) over a ``base`` Distribution.
+
+    ``base_log_prob``, when given, must compute ``base.log_prob`` (faster): :class:`Flow` passes
+    :func:`standard_normal_log_prob` for its :class:`~deepgen.flows.bases.StandardNormal` base.
 
     >>> import torch
     >>> from torch.distributions import Independent, Normal
@@ -38,7 +52,11 @@ class FlowDistribution(Distribution):
     has_rsample = True
 
     def __init__(
-        self, base: Distribution, transform: Transform, context: Tensor | None = None
+        self,
+        base: Distribution,
+        transform: Transform,
+        context: Tensor | None = None,
+        base_log_prob: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         if len(base.event_shape) != 1 or base.event_shape[0] != transform.features:
             raise ShapeError(
@@ -63,8 +81,14 @@ class FlowDistribution(Distribution):
                 f"{list(context.shape)}"
             )
         self.base, self.transform, self.context = base, transform, context
+        self._given_base_log_prob = base_log_prob
+        self.base_log_prob = base.log_prob if base_log_prob is None else base_log_prob
         ctx_shape = context.shape[:-1] if context is not None else torch.Size()
-        batch_shape = torch.broadcast_shapes(base.batch_shape, ctx_shape)
+        batch_shape = (
+            ctx_shape
+            if len(base.batch_shape) == 0
+            else torch.broadcast_shapes(base.batch_shape, ctx_shape)
+        )
         super().__init__(batch_shape, base.event_shape, validate_args=False)
 
     def _flat(self, v: Tensor, shape: torch.Size) -> tuple[Tensor, Tensor | None]:
@@ -78,13 +102,17 @@ class FlowDistribution(Distribution):
     def log_prob(self, value: Tensor) -> Tensor:
         """log p(x | c), shape = broadcast of x's leading shape and the batch shape."""
         check_features(value, self.transform.features)
-        if self.context is None and value.dim() == 2 and len(self.base.batch_shape) == 0:
-            z, logdet = self.transform(value)  # the common case: no reshaping at all
-            return self.base.log_prob(z) + logdet
+        if (
+            value.dim() == 2
+            and len(self.base.batch_shape) == 0
+            and (self.context is None or self.context.shape[:-1] == value.shape[:-1])
+        ):  # the common case, [batch, features] with one context per row: no reshaping at all
+            z, logdet = self.transform(value, self.context)
+            return self.base_log_prob(z) + logdet
         shape = torch.broadcast_shapes(value.shape[:-1], self.batch_shape)
         x, c = self._flat(value, shape)
         z, logdet = self.transform(x, c)
-        return self.base.log_prob(z.view(*shape, -1)) + logdet.view(shape)
+        return self.base_log_prob(z.view(*shape, -1)) + logdet.view(shape)
 
     def _base_sample(self, sample_shape: torch.Size, reparameterized: bool) -> Tensor:
         base, shape = self.base, sample_shape
@@ -114,7 +142,7 @@ class FlowDistribution(Distribution):
         shape = z.shape[:-1]
         flat, c = self._flat(z, shape)
         x, logdet_inv = self.transform.inverse(flat, c)
-        return x.view(*shape, -1), self.base.log_prob(z) - logdet_inv.view(shape)
+        return x.view(*shape, -1), self.base_log_prob(z) - logdet_inv.view(shape)
 
     def rsample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
         """Reparameterized samples [*sample_shape, *batch_shape, features]."""
@@ -137,5 +165,6 @@ class FlowDistribution(Distribution):
         context = self.context
         if context is not None:
             context = context.expand(*batch_shape, context.shape[-1])
-            return FlowDistribution(self.base, self.transform, context)
-        return FlowDistribution(self.base.expand(batch_shape), self.transform)
+            return FlowDistribution(self.base, self.transform, context, self._given_base_log_prob)
+        base = self.base.expand(batch_shape)
+        return FlowDistribution(base, self.transform, None, self._given_base_log_prob)

@@ -74,7 +74,7 @@ class Affine:
     def forward(self, x: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
         """x·exp(s) + t and s."""
         t, s = self._shift_log_scale(p)
-        return x * torch.exp(s) + t, s
+        return torch.addcmul(t, x, torch.exp(s)), s
 
     def inverse(self, y: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
         """(y − t)·exp(−s) and −s."""
@@ -212,6 +212,15 @@ def hidden_sizes(hidden: int | Sequence[int]) -> list[int]:
     return [hidden, hidden] if isinstance(hidden, int) else list(hidden)
 
 
+def run_layers(net: nn.Sequential, h: Tensor) -> Tensor:
+    """``net(h)`` by each layer's ``forward`` called directly: nn.Module.__call__ (the hook
+    machinery) costs more than a small layer on a training batch, and a conditioner's layers are
+    an implementation detail that no hook is expected on."""
+    for layer in net:
+        h = layer.forward(h)
+    return h
+
+
 def conditioner(
     n_in: int,
     n_out_features: int,
@@ -222,6 +231,9 @@ def conditioner(
     """An MLP ℝ^{n_in} → ℝ^{n_out_features · params} whose last layer starts at zero weights
     and a bias of ``g.initial_params()`` per feature, so the map starts where ``g`` says."""
     net = mlp([n_in, *hidden_sizes(hidden), n_out_features * g.params], activation)
+    for layer in net:  # in place, as in MADE: a Linear's output is not kept for its backward
+        if isinstance(layer, nn.ReLU):
+            layer.inplace = True
     nn.init.zeros_(net[-1].weight)
     with torch.no_grad():
         net[-1].bias.copy_(g.initial_params().repeat(n_out_features))
@@ -255,7 +267,7 @@ class Elementwise(Transform):
     def _params(self, x: Tensor, context: Tensor | None) -> Tensor:
         if context is None:
             return self.params.expand(*x.shape, self.map.params)
-        return self.net(context).unflatten(-1, (self.features, self.map.params))
+        return run_layers(self.net, context).unflatten(-1, (self.features, self.map.params))
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self.check_context(x, context)

@@ -47,6 +47,7 @@ from deepgen.report.plots import (
 from deepgen.train import EpochSampler, resolve_device, train_run
 from deepgen.train.lock import locked_run
 from deepgen.train.runconfig import RunConfig
+from deepgen.train.tensorboard import log_figures
 
 IMAGE_DATA = tuple(DATASETS)
 
@@ -67,6 +68,7 @@ class FlowRunConfig(RunConfig):
     seed: int = 0
     device: str = "auto"
     threads: int = 1
+    tensorboard: bool = False  # also write TensorBoard event files
     val_every: int = 100
     checkpoint_every: int = 1000
     train_size: int = 20_000
@@ -364,6 +366,8 @@ def run_flow(
     report.heading("Configuration")
     report.table(asdict(cfg))
     metrics["total_seconds"] = time.perf_counter() - t_start
+    if cfg.tensorboard:
+        log_figures(out, files, result.updates)
     report.write(out / "report.html")
     write_json(out / "metrics.json", metrics)
     return metrics

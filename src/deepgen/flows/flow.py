@@ -27,7 +27,7 @@ from deepgen.flows.coupling import (
     ScaledAffineCoupling,
     SplineCoupling,
 )
-from deepgen.flows.distribution import FlowDistribution
+from deepgen.flows.distribution import FlowDistribution, standard_normal_log_prob
 from deepgen.flows.linear import ElementwiseAffine
 
 Hidden = int | Sequence[int]
@@ -92,7 +92,9 @@ class Flow(nn.Module):
                 f"this flow is conditional: it needs a context of {self.context_features} "
                 "features, none was given"
             )
-        return FlowDistribution(self.base(), self.transform, context)
+        # the standard normal's density by its short formula rather than torch's general one
+        fast = standard_normal_log_prob if type(self.base) is StandardNormal else None
+        return FlowDistribution(self.base(), self.transform, context, fast)
 
     # shortcuts for training loops: the same code path as self(context).<method>
     def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:

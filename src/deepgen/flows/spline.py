@@ -38,11 +38,23 @@ def rational_quadratic(
     # index of the last knot ≤ input; the right end (and anything past it) belongs to bin K-1
     idx = torch.searchsorted(knots.contiguous(), inputs.unsqueeze(-1).contiguous(), right=True)
     idx = (idx.squeeze(-1) - 1).clamp(0, bins - 1)
+    x_k, y_k, d_k = _at(knots_x, idx), _at(knots_y, idx), _at(derivatives, idx)
+    x_k1, y_k1, d_k1 = _at(knots_x, idx + 1), _at(knots_y, idx + 1), _at(derivatives, idx + 1)
+    return _in_bin(inputs, x_k, x_k1 - x_k, y_k, y_k1 - y_k, d_k, d_k1, inverse)
 
-    x_k, y_k = _at(knots_x, idx), _at(knots_y, idx)
-    w_k = _at(knots_x, idx + 1) - x_k
-    h_k = _at(knots_y, idx + 1) - y_k
-    d_k, d_k1 = _at(derivatives, idx), _at(derivatives, idx + 1)
+
+def _in_bin(
+    inputs: Tensor,
+    x_k: Tensor,
+    w_k: Tensor,
+    y_k: Tensor,
+    h_k: Tensor,
+    d_k: Tensor,
+    d_k1: Tensor,
+    inverse: bool,
+) -> tuple[Tensor, Tensor]:
+    """The spline's formulas, given each input's bin: its left knot (x_k, y_k), width w_k,
+    height h_k and the slopes d_k, d_k1 at its ends (all the shape of ``inputs``)."""
     s_k = h_k / w_k
     curv = d_k1 + d_k - 2 * s_k
 
@@ -131,14 +143,31 @@ class RQSpline:
         """What a conditioner starts at: the identity (see :meth:`identity_params`)."""
         return self.identity_params()
 
-    def _edges(self, raw: Tensor, minimum: float) -> Tensor:
-        """Knot positions [..., K+1] on [−bound, bound] from raw bin sizes [..., K]."""
-        sizes = minimum + (1 - minimum * self.bins) * torch.softmax(raw, dim=-1)
-        cum = F.pad(torch.cumsum(sizes, dim=-1), (1, 0))
-        edges = self.bound * (2 * cum - 1)
-        # the ends are exactly ±bound, whatever the rounding in the cumulative sum
-        end = edges.new_full((*edges.shape[:-1], 1), self.bound)
-        return torch.cat([-end, edges[..., 1:-1], end], dim=-1)
+    def _tables(self, q: Tensor) -> tuple[Tensor, Tensor]:
+        """Knot positions [2, K+1, M] (x, then y) and knot slopes [K+1, M] from raw parameters
+        q [params, M], one column per element.
+
+        Bins run along the first dimension and elements along the contiguous last one: torch's
+        CPU softmax (and any reduction) over a short last dimension is several times slower."""
+        k, b = self.bins, self.bound
+        soft = torch.softmax(q[: 2 * k].view(2, k, -1), dim=1)
+        if self.min_width == self.min_height:
+            least: float | Tensor = self.min_width
+        else:
+            least = soft.new_tensor([self.min_width, self.min_height]).view(2, 1, 1)
+        sizes = least + (1 - k * least) * soft
+        # interior knots from the first K-1 sizes; the ends are exactly ±bound, whatever the
+        # rounding in the cumulative sum (concatenated: F.pad would fill its whole output first)
+        inner = torch.cumsum(sizes[:, :-1], dim=1) * (2 * b) - b
+        end = inner.new_full((2, 1, inner.shape[-1]), b)
+        knots = torch.cat([-end, inner, end], dim=1)
+        slopes = self.min_derivative + F.softplus(q[2 * k :] + self._shift)
+        one = slopes.new_ones((1, slopes.shape[-1]))
+        return knots, torch.cat([one, slopes, one])
+
+    def _columns(self, p: Tensor) -> Tensor:
+        """Raw parameters [..., params] as a contiguous [params, M], M = their leading size."""
+        return p.movedim(-1, 0).reshape(self.params, -1).contiguous()
 
     def _check(self, p: Tensor) -> None:
         if p.shape[-1:] != (self.params,):
@@ -149,12 +178,9 @@ class RQSpline:
     def knots(self, p: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(knots_x, knots_y, derivatives), each [..., K+1], from raw parameters [..., params]."""
         self._check(p)
-        k = self.bins
-        knots_x = self._edges(p[..., :k], self.min_width)
-        knots_y = self._edges(p[..., k : 2 * k], self.min_height)
-        inner = self.min_derivative + F.softplus(p[..., 2 * k :] + self._shift)
-        one = inner.new_ones((*inner.shape[:-1], 1))
-        return knots_x, knots_y, torch.cat([one, inner, one], dim=-1)
+        knots, slopes = self._tables(self._columns(p))
+        shape = (*p.shape[:-1], self.bins + 1)
+        return knots[0].T.reshape(shape), knots[1].T.reshape(shape), slopes.T.reshape(shape)
 
     def _apply(self, z: Tensor, p: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
         self._check(p)
@@ -165,10 +191,19 @@ class RQSpline:
                 f"spline parameters {list(p.shape)} do not match input {list(z.shape)} + "
                 f"[{self.params}]"
             ) from None
-        inside = (z >= -self.bound) & (z <= self.bound)
-        zc = z.clamp(-self.bound, self.bound)
-        out, logdet = rational_quadratic(zc, *self.knots(p), inverse=inverse)
-        return torch.where(inside, out, z), torch.where(inside, logdet, torch.zeros_like(logdet))
+        knots, slopes = self._tables(self._columns(p))
+        flat = z.reshape(-1)
+        inside = flat.abs() <= self.bound
+        zc = flat.clamp(-self.bound, self.bound)
+        # the bin of each input: how many interior knots lie at or below it (0 … K-1)
+        idx = (knots[int(inverse), 1:-1] <= zc).sum(0, keepdim=True)
+        ends = torch.cat([idx, idx + 1])  # [2, M]: the knots left and right of the input
+        x_k, x_k1 = knots[0].gather(0, ends)
+        y_k, y_k1 = knots[1].gather(0, ends)
+        d_k, d_k1 = slopes.gather(0, ends)
+        out, logdet = _in_bin(zc, x_k, x_k1 - x_k, y_k, y_k1 - y_k, d_k, d_k1, inverse)
+        out = torch.where(inside, out, flat).view(z.shape)
+        return out, torch.where(inside, logdet, 0.0).view(z.shape)
 
     def forward(self, x: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
         """y = g(x) and log g′(x) element-wise (shape of x).
