@@ -40,6 +40,7 @@ from deepgen.train import (
 )
 from deepgen.train.lock import locked_run
 from deepgen.train.runconfig import RunConfig
+from deepgen.train.tensorboard import log_figures
 
 # What the NLL is compared with in the report (nats per image).
 REFERENCES: dict[str, dict[str, Any]] = {
@@ -75,6 +76,7 @@ class PixelCNNRunConfig(RunConfig):
     seed: int = 0
     device: str = "auto"
     threads: int = 1
+    tensorboard: bool = False  # also write TensorBoard event files
     val_every: int = 250
     val_images: int = 500
     checkpoint_every: int = 500
@@ -330,6 +332,8 @@ def run_pixelcnn(
     report.heading("Configuration")
     report.table(asdict(cfg))
     metrics["total_seconds"] = time.perf_counter() - t_start
+    if cfg.tensorboard:
+        log_figures(out, files, result.updates)
     report.write(out / "report.html")
     write_json(out / "metrics.json", metrics)
     return metrics

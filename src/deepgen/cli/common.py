@@ -85,6 +85,12 @@ def add_training(parser: argparse.ArgumentParser, defaults: Any, out: str) -> No
     ``--quiet``. Defaults are None (shown from the run config ``defaults``), so ``--resume`` can
     tell which flags were given."""
     parser.add_argument(
+        "--tensorboard",
+        action="store_true",
+        default=None,
+        help="also write TensorBoard event files (scalars and figures) into DIR/tensorboard",
+    )
+    parser.add_argument(
         "--config",
         metavar="FILE",
         help="settings from a TOML file or a run's config.json; flags override them",

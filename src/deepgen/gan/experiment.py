@@ -28,6 +28,7 @@ from deepgen.report import HtmlReport
 from deepgen.train import EpochSampler, resolve_device, train_run
 from deepgen.train.lock import locked_run
 from deepgen.train.runconfig import RunConfig
+from deepgen.train.tensorboard import log_figures
 
 GAN_DATA = ("ring8", "grid25", "mnist14")
 TOY_STD = 0.02  # the σ of deepgen.data.toy's ring8 and grid25
@@ -67,6 +68,7 @@ class GANRunConfig(RunConfig):
     seed: int = 0
     device: str = "auto"
     threads: int = 1
+    tensorboard: bool = False  # also write TensorBoard event files
     val_every: int = 250
     checkpoint_every: int = 1000
     eval_samples: int = 10000
@@ -363,6 +365,8 @@ def run_gan(
     eval_seconds = time.perf_counter() - t_eval
 
     files = _figures(cfg, task, result, out)
+    if cfg.tensorboard:
+        log_figures(out, files, result.updates)
     metrics: dict[str, Any] = {
         "data": cfg.data,
         "loss": cfg.loss,

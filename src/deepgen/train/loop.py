@@ -29,6 +29,7 @@ from tqdm import tqdm
 from deepgen.errors import CheckpointError, ConfigError, TrainingError
 from deepgen.fileio import atomic_write_bytes, write_json
 from deepgen.train.checkpoint import load_checkpoint, save_checkpoint
+from deepgen.train.tensorboard import TensorBoardLog
 
 
 def resolve_device(name: str) -> torch.device:
@@ -96,6 +97,7 @@ class TrainerConfig:
     log_every: int = 100
     quiet: bool = False
     desc: str = "train"
+    tensorboard: bool = False  # also write TensorBoard event files (out_dir/tensorboard)
 
     def __post_init__(self) -> None:
         for name in ("updates", "val_every", "checkpoint_every", "log_every"):
@@ -197,6 +199,7 @@ class Trainer:
         atomic_write_bytes(self.out_dir / self.TRAIN_LOG, _jsonl(train_rows).encode())
         atomic_write_bytes(self.out_dir / self.VAL_LOG, _jsonl(val_rows).encode())
         last_good = start if resume else None
+        board = TensorBoardLog(self.out_dir, purge_step=start + 1) if cfg.tensorboard else None
 
         show = not cfg.quiet and sys.stderr.isatty()
         bar = tqdm(
@@ -230,6 +233,8 @@ class Trainer:
             train_rows.extend(rows)
             with open(self.out_dir / self.TRAIN_LOG, "a") as f:
                 f.write(_jsonl(rows))
+            if board is not None:
+                board.rows(rows, "train")
             buffer.clear()
             bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}", refresh=False)
 
@@ -245,6 +250,8 @@ class Trainer:
                 val_rows.append(row)
                 with open(self.out_dir / self.VAL_LOG, "a") as f:
                     f.write(_jsonl([row]))
+                if board is not None:
+                    board.rows([row], "val")
             if due_ckpt:
                 wall = wall_before + time.perf_counter() - t0
                 save_checkpoint(self.checkpoint_path, self._state(update, wall))
@@ -252,6 +259,8 @@ class Trainer:
                 if self.on_checkpoint is not None:
                     self.on_checkpoint(update)
         bar.close()
+        if board is not None:
+            board.close()
         elapsed = time.perf_counter() - t0
         done = cfg.updates - start
         return TrainResult(
@@ -286,5 +295,6 @@ def train_run(
         checkpoint_every=cfg.checkpoint_every,
         quiet=quiet,
         desc=desc,
+        tensorboard=getattr(cfg, "tensorboard", False),
     )
     return Trainer(task, schedule, out, meta=meta).run(resume=resume)

@@ -2,9 +2,10 @@
 
 A resumed run continues the same experiment, so everything that shapes the numbers is fixed by
 the checkpoint: the fields a resume may change are declared here once — how long to train,
-where (device, threads), how often to checkpoint — plus, per command, the settings that only
-affect the evaluation after training (:attr:`RunConfig.EVALUATION_ONLY`). The validation
-schedule is fixed: it decides which rows the logs hold.
+where (device, threads), how often to checkpoint, whether to keep TensorBoard files — plus,
+per command, the settings that only affect the evaluation after training
+(:attr:`RunConfig.EVALUATION_ONLY`). The validation schedule is fixed: it decides which rows
+the logs hold.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, ClassVar
 
-RESUME_MAY_CHANGE = frozenset({"steps", "updates", "device", "threads", "checkpoint_every"})
+RESUME_MAY_CHANGE = frozenset(
+    {"steps", "updates", "device", "threads", "checkpoint_every", "tensorboard"}
+)
 
 
 class RunConfig:

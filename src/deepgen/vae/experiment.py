@@ -34,6 +34,7 @@ from deepgen.train import (
 )
 from deepgen.train.lock import locked_run
 from deepgen.train.runconfig import RunConfig
+from deepgen.train.tensorboard import log_figures
 from deepgen.vae.composed import ComposedVAE, build_vae, describe_model
 from deepgen.vae.model import VAE, VAEConfig
 
@@ -66,6 +67,7 @@ class VAERunConfig(RunConfig):
     seed: int = 0
     device: str = "auto"
     threads: int = 1  # CPU threads; 1 is fastest for this small model and immune to a busy machine
+    tensorboard: bool = False  # also write TensorBoard event files
     val_every: int = 100
     val_images: int = 100
     checkpoint_every: int = 1000
@@ -288,6 +290,8 @@ def run_vae(
     report.table(asdict(cfg))
     metrics["report_seconds"] = time.perf_counter() - t_report
     metrics["total_seconds"] = time.perf_counter() - t_start
+    if cfg.tensorboard:
+        log_figures(out, files, result.updates)
     report.write(out / "report.html")
     write_json(out / "metrics.json", metrics)
     return metrics
