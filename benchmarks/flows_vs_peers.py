@@ -726,7 +726,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     conditional: dict[str, Any] = {}
     if not args.skip_quality:
         quality = {
-            kind: quality_case("moons", kind, libraries, args, log) for kind in ("realnvp", "maf")
+            kind: quality_case("moons", kind, libraries, args, log)
+            for kind in ("realnvp", "maf", "nsf", "autoregressive_nsf")
         }
         conditional = quality_conditional(libraries, args, log)
     summary = {

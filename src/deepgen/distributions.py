@@ -140,4 +140,6 @@ def bernoulli_log_likelihood(logits: Tensor, x: Tensor, validate: bool = True) -
         raise ShapeError(f"logits have {logits.shape[-1]} features but the data has {x.shape[-1]}")
     if validate:
         check_binary(x)
-    return (x * logits - F.softplus(logits)).sum(-1)
+    # the same function as x·l − softplus(l), in torch's fused (and stable) kernel
+    nll = F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
+    return -nll.sum(-1)

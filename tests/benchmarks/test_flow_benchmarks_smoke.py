@@ -168,7 +168,7 @@ def test_flows_quick_run_deepgen_only(peers: ModuleType, tmp_path: Path) -> None
         assert case["target"] == result["targets"][case["flow"]]
     assert result["target_met"] is None
     assert set(result["target_met_by_case"].values()) == {None}
-    for kind in ("realnvp", "maf"):
+    for kind in ("realnvp", "maf", "nsf", "autoregressive_nsf"):
         assert math.isfinite(result["quality_moons"][kind]["deepgen"]["test_log_likelihood"])
     conditional = result["quality_conditional"]
     assert math.isfinite(conditional["true_test_log_likelihood"])

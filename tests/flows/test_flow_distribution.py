@@ -296,3 +296,19 @@ def test_a_numerical_inverse_is_differentiable_by_the_implicit_function_theorem(
         return torch.func.functional_call(module, dict(zip(names, ps, strict=True)), (y, c))
 
     assert torch.autograd.gradcheck(inverse, (y, c, *params), atol=1e-6)
+
+
+def test_zero_samples_are_an_empty_tensor_not_a_crash() -> None:
+    f = flows.MAF(2, context=3, transforms=2, hidden=(8, 8))
+    c = torch.randn(4, 3)
+    assert f(c).sample((0,)).shape == (0, 4, 2)
+    x, lp = flows.RealNVP(2, transforms=2)().sample_and_log_prob((0,))
+    assert x.shape == (0, 2) and lp.shape == (0,)
+
+
+def test_the_sigmoidal_inverse_is_differentiable_in_its_input_and_parameters() -> None:
+    g = flows.Sigmoidal(components=3)
+    gen = torch.Generator().manual_seed(0)
+    y = torch.randn(5, dtype=DT, generator=gen, requires_grad=True)
+    p = (0.5 * torch.randn(5, g.params, dtype=DT, generator=gen)).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda y, p: g.inverse(y, p), (y, p), atol=1e-6)

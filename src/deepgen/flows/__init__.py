@@ -21,6 +21,7 @@ from deepgen.flows.autoregressive import (
     MADE,
     MaskedAffineAutoregressive,
     MaskedAutoregressive,
+    MaskedLinear,
     MaskedSplineAutoregressive,
 )
 from deepgen.flows.base import Compose, InverseTransform, Reverse, Transform
@@ -49,7 +50,7 @@ from deepgen.flows.linear import ElementwiseAffine, LowerTriangularLinear, LULin
 from deepgen.flows.permutation import Permutation
 from deepgen.flows.planar import Planar
 from deepgen.flows.radial import Radial
-from deepgen.flows.residual import ResidualBlock
+from deepgen.flows.residual import LipschitzMLP, ResidualBlock
 from deepgen.flows.reverse_kl import ReverseKLResult, fit_reverse_kl
 from deepgen.flows.sigmoidal import DeepSigmoidal, SigmoidalCoupling
 from deepgen.flows.spline import RQSpline
@@ -79,10 +80,12 @@ __all__ = [
     "GaussianMixture",
     "InverseTransform",
     "LULinear",
+    "LipschitzMLP",
     "Logit",
     "LowerTriangularLinear",
     "MaskedAffineAutoregressive",
     "MaskedAutoregressive",
+    "MaskedLinear",
     "MaskedSplineAutoregressive",
     "Permutation",
     "Planar",

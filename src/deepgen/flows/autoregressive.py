@@ -28,7 +28,13 @@ from deepgen.flows.spline import RQSpline
 
 
 class MaskedLinear(nn.Linear):
-    """A linear layer whose weight is multiplied by a fixed 0/1 mask."""
+    """A linear layer whose weight is multiplied by a fixed 0/1 mask.
+
+    >>> import torch
+    >>> layer = MaskedLinear(torch.tensor([[1.0, 0.0], [1.0, 1.0]]))  # output 0 sees input 0
+    >>> layer(torch.tensor([[1.0, 5.0]]))[0, 0] == layer(torch.tensor([[1.0, -5.0]]))[0, 0]
+    tensor(True)
+    """
 
     def __init__(self, mask: Tensor) -> None:
         super().__init__(mask.shape[1], mask.shape[0])
@@ -126,7 +132,14 @@ class MaskedAutoregressive(Transform):
 
 
 class MaskedAffineAutoregressive(MaskedAutoregressive):
-    """One MAF layer (data → noise): z_i = x_i·exp(s_i) + t_i, (t_i, s_i) = MADE(x_<i, c)."""
+    """One MAF layer (data → noise): z_i = x_i·exp(s_i) + t_i, (t_i, s_i) = MADE(x_<i, c).
+
+    >>> import torch
+    >>> t = MaskedAffineAutoregressive(3, hidden=16).double()
+    >>> x = torch.randn(4, 3, dtype=torch.float64)
+    >>> bool(torch.allclose(t.inverse(t(x)[0])[0], x))
+    True
+    """
 
     def __init__(
         self,
@@ -140,7 +153,14 @@ class MaskedAffineAutoregressive(MaskedAutoregressive):
 
 
 class MaskedSplineAutoregressive(MaskedAutoregressive):
-    """An autoregressive rational-quadratic spline layer (Durkan et al. 2019)."""
+    """An autoregressive rational-quadratic spline layer (Durkan et al. 2019).
+
+    >>> import torch
+    >>> t = MaskedSplineAutoregressive(3, hidden=16, bins=4, context=2)
+    >>> y, logdet = t(torch.randn(4, 3), torch.randn(4, 2))
+    >>> logdet.shape
+    torch.Size([4])
+    """
 
     def __init__(
         self,

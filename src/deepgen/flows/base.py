@@ -34,6 +34,22 @@ class Transform(nn.Module):
 
     Inputs are [batch, features]; a conditional transform also takes a context
     [batch, context_features]. Log-determinants are per sample, shape [batch].
+
+    A new transform implements both directions and checks its context:
+
+    >>> import torch
+    >>> class Shift(Transform):
+    ...     def __init__(self, features: int) -> None:
+    ...         super().__init__()
+    ...         self.features = features
+    ...     def forward(self, x, context=None):
+    ...         self.check_context(x, context)
+    ...         return x + 1, x.new_zeros(x.shape[0])
+    ...     def inverse(self, y, context=None):
+    ...         self.check_context(y, context)
+    ...         return y - 1, y.new_zeros(y.shape[0])
+    >>> Shift(2)(torch.zeros(1, 2))[0]
+    tensor([[1., 1.]])
     """
 
     features: int
@@ -126,7 +142,15 @@ class Compose(Transform):
 
 
 class InverseTransform(Transform):
-    """The inverse of a transform: swaps its two directions (and keeps its context)."""
+    """The inverse of a transform: swaps its two directions (and keeps its context).
+
+    >>> import torch
+    >>> from deepgen.flows import LULinear
+    >>> t = LULinear(3)
+    >>> x = torch.randn(2, 3)
+    >>> torch.equal(InverseTransform(t)(x)[0], t.inverse(x)[0])
+    True
+    """
 
     def __init__(self, transform: Transform) -> None:
         super().__init__()
@@ -142,7 +166,12 @@ class InverseTransform(Transform):
 
 
 class Reverse(Transform):
-    """Reverses the order of the features (a permutation: log|det| = 0)."""
+    """Reverses the order of the features (a permutation: log|det| = 0).
+
+    >>> import torch
+    >>> Reverse(3)(torch.tensor([[1.0, 2.0, 3.0]]))[0]
+    tensor([[3., 2., 1.]])
+    """
 
     zero_logdet = True
 

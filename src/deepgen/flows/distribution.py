@@ -112,7 +112,7 @@ class FlowDistribution(Distribution):
         shape = torch.broadcast_shapes(value.shape[:-1], self.batch_shape)
         x, c = self._flat(value, shape)
         z, logdet = self.transform(x, c)
-        return self.base_log_prob(z.view(*shape, -1)) + logdet.view(shape)
+        return self.base_log_prob(z.view(*shape, z.shape[-1])) + logdet.view(shape)
 
     def _base_sample(self, sample_shape: torch.Size, reparameterized: bool) -> Tensor:
         base, shape = self.base, sample_shape
@@ -142,7 +142,7 @@ class FlowDistribution(Distribution):
         shape = z.shape[:-1]
         flat, c = self._flat(z, shape)
         x, logdet_inv = self.transform.inverse(flat, c)
-        return x.view(*shape, -1), self.base_log_prob(z) - logdet_inv.view(shape)
+        return x.view(*shape, x.shape[-1]), self.base_log_prob(z) - logdet_inv.view(shape)
 
     def rsample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
         """Reparameterized samples [*sample_shape, *batch_shape, features]."""

@@ -27,7 +27,11 @@ from deepgen.nn import mlp
 
 
 class ElementwiseMap(Protocol):
-    """What the generic coupling and autoregressive transforms need of an element-wise map."""
+    """What the generic coupling and autoregressive transforms need of an element-wise map.
+
+    >>> isinstance(Affine().params, int) and Affine().initial_params().shape == (2,)
+    True
+    """
 
     params: int
 
@@ -196,9 +200,13 @@ class Sigmoidal:
         return dsf(x, *self._split(p))
 
     def inverse(self, y: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
-        """g⁻¹(y) by bisection, and −log g′ there."""
+        """g⁻¹(y) by bisection, and −log g′ there; differentiable in y and p (one Newton step
+        from the root: the implicit-function gradient dx = (dy − ∂g/∂p dp) / g′(x))."""
         params = self._split(p)
         x = monotone_inverse(lambda z: dsf(z, *params)[0], y, tol=self.tol)
+        if torch.is_grad_enabled():
+            g, log_slope = dsf(x, *params)
+            x = x + (y - g) / torch.exp(log_slope).detach()
         return x, -dsf(x, *params)[1]
 
     def initial_params(self) -> Tensor:

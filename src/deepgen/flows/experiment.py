@@ -46,6 +46,7 @@ from deepgen.report.plots import (
 )
 from deepgen.train import EpochSampler, resolve_device, train_run
 from deepgen.train.lock import locked_run
+from deepgen.train.optim import adam
 from deepgen.train.runconfig import RunConfig
 from deepgen.train.tensorboard import log_figures
 
@@ -132,7 +133,7 @@ class FlowTask:
         self.train_x, self.val_x = train_x.to(device), val_x.to(device)
         self.offset = train_x.shape[1] * math.log(2) if self.images else 0.0
         self.sampler = EpochSampler(len(self.train_x), cfg.batch_size, cfg.seed, device)
-        self.optimizer = torch.optim.Adam(flow.parameters(), lr=cfg.lr)
+        self.optimizer = adam(flow.parameters(), cfg.lr)
 
     def step(self, update: int) -> dict[str, Tensor]:
         x = self.train_x[self.sampler.indices(update)]

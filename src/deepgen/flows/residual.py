@@ -33,7 +33,13 @@ EXACT_MAX_FEATURES = 16
 
 
 class LipschitzMLP(nn.Module):
-    """g(x) = W_L φ(⋯ φ(W_1 x + b_1) ⋯) + b_L with ‖W_i‖₂ ≤ c and φ = ELU (1-Lipschitz)."""
+    """g(x) = W_L φ(⋯ φ(W_1 x + b_1) ⋯) + b_L with ‖W_i‖₂ ≤ c and φ = ELU (1-Lipschitz).
+
+    >>> import torch
+    >>> g = LipschitzMLP(3, hidden=8, lipschitz=0.9)
+    >>> max(float(torch.linalg.matrix_norm(w.detach(), ord=2)) for w in g.weights()) <= 0.9 + 1e-6
+    True
+    """
 
     def __init__(
         self, features: int, hidden: int = 64, layers: int = 2, lipschitz: float = 0.9

@@ -27,6 +27,7 @@ from deepgen.gan.models import EMA, Discriminator, GANModelConfig, Generator
 from deepgen.report import HtmlReport
 from deepgen.train import EpochSampler, resolve_device, train_run
 from deepgen.train.lock import locked_run
+from deepgen.train.optim import adam
 from deepgen.train.runconfig import RunConfig
 from deepgen.train.tensorboard import log_figures
 
@@ -191,8 +192,8 @@ class GANTask:
     ) -> None:
         self.cfg, self.gen, self.disc, self.device = cfg, gen, disc, device
         betas = (cfg.beta1, cfg.beta2)
-        self.opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr_d, betas=betas)
+        self.opt_g = adam(gen.parameters(), cfg.lr_g, betas)
+        self.opt_d = adam(disc.parameters(), cfg.lr_d, betas)
         self.ema = EMA(gen, cfg.ema) if cfg.ema > 0 else None
         self.train_images = train_images
         self.scorer = scorer

@@ -33,6 +33,7 @@ from deepgen.train import (
     train_run,
 )
 from deepgen.train.lock import locked_run
+from deepgen.train.optim import adam
 from deepgen.train.runconfig import RunConfig
 from deepgen.train.tensorboard import log_figures
 from deepgen.vae.composed import ComposedVAE, build_vae, describe_model
@@ -117,7 +118,7 @@ class VAETask:
         self.train_x = data.train.to(device)
         self.val_x = data.val[: cfg.val_images].to(device)
         self.sampler = EpochSampler(len(self.train_x), cfg.batch_size, cfg.seed, device)
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        self.optimizer = adam(model.parameters(), cfg.lr)
 
     def step(self, update: int) -> dict[str, Tensor]:
         x = self.train_x[self.sampler.indices(update)]
