@@ -242,6 +242,19 @@ def _reverse_between(i: int, n: int, features: int) -> list[Transform]:
     return [Reverse(features)] if i < n - 1 and features > 1 else []
 
 
+def _affine_autoregressive(
+    features: int, transforms: int, hidden: Hidden, scale_bound: float, invert: bool
+) -> Callable[[int, int], list[Transform]]:
+    """Layer i of MAF (or, inverted, of IAF), the order reversed between layers."""
+
+    def block(i: int, c: int) -> list[Transform]:
+        layer: Transform = MaskedAffineAutoregressive(features, hidden, None, scale_bound, c)
+        layer = InverseTransform(layer) if invert else layer
+        return [layer, *_reverse_between(i, transforms, features)]
+
+    return block
+
+
 class MAF(_Preset):
     """Masked autoregressive flow (Papamakarios et al. 2017): log_prob in one pass per layer,
     sampling in D passes; the order is reversed between layers.
@@ -262,10 +275,7 @@ class MAF(_Preset):
         base: nn.Module | None = None,
         scale_bound: float = 5.0,
     ) -> None:
-        def block(i: int, c: int) -> list[Transform]:
-            layer = MaskedAffineAutoregressive(features, hidden, None, scale_bound, c)
-            return [layer, *_reverse_between(i, transforms, features)]
-
+        block = _affine_autoregressive(features, transforms, hidden, scale_bound, invert=False)
         super().__init__(features, context, transforms, embedding, base, block)
 
 
@@ -290,10 +300,7 @@ class IAF(_Preset):
         base: nn.Module | None = None,
         scale_bound: float = 5.0,
     ) -> None:
-        def block(i: int, c: int) -> list[Transform]:
-            layer = MaskedAffineAutoregressive(features, hidden, None, scale_bound, c)
-            return [InverseTransform(layer), *_reverse_between(i, transforms, features)]
-
+        block = _affine_autoregressive(features, transforms, hidden, scale_bound, invert=True)
         super().__init__(features, context, transforms, embedding, base, block)
 
 
