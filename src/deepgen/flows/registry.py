@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -16,6 +17,7 @@ from deepgen.flows.actnorm import ActNorm
 from deepgen.flows.autoregressive import MaskedAffineAutoregressive, MaskedSplineAutoregressive
 from deepgen.flows.base import Compose, InverseTransform, Reverse, Transform
 from deepgen.flows.bounded import Logit
+from deepgen.flows.check import check_bijection
 from deepgen.flows.coupling import (
     AdditiveCoupling,
     AffineCoupling,
@@ -174,3 +176,36 @@ class ReluMap(Transform):
         x = (y / self.a - self.c) / self.b
         logdet = -self.features * torch.log(torch.as_tensor(abs(self.a * self.b), dtype=y.dtype))
         return x, logdet.expand(y.shape[0])
+
+
+def check_builtins(features: int = 4, batch: int = 8, seed: int = 0) -> dict[str, Any]:
+    """Every built-in transform with random float64 parameters, checked from both sides against
+    autograd (:func:`~deepgen.flows.check.check_bijection`), and the ReLU counterexample.
+
+    ``features`` is rounded up to an even number (SPEC §3's coupling needs one). Returns
+    ``{"features", "transforms": [report + tolerance + context], "counterexamples": [...],
+    "ok"}``; ``ok`` is whether every transform passed.
+
+    >>> result = check_builtins(features=2, batch=2)
+    >>> result["ok"], result["counterexamples"][0]["ok"]
+    (True, False)
+    """
+    g = torch.Generator().manual_seed(seed)
+    d = features + features % 2
+    rows = []
+    for name, spec in BUILTINS.items():
+        t = spec.build(d)
+        randomize_parameters(t, g)
+        x, y = spec.x(batch, d, g), spec.y(batch, d, g)
+        c = torch.randn(batch, spec.context, generator=g, dtype=torch.float64)
+        report = check_bijection(t, x, c if spec.context else None, spec.tol, name, y)
+        rows.append({**report.to_dict(), "tolerance": spec.tol, "context": spec.context})
+    relu = check_bijection(
+        ReluMap(d), torch.randn(batch, d, generator=g, dtype=torch.float64), name="a*ReLU(b*z+c)"
+    )
+    return {
+        "features": d,
+        "transforms": rows,
+        "counterexamples": [{"name": relu.name, "ok": relu.ok, "message": relu.message}],
+        "ok": all(row["ok"] for row in rows),
+    }
