@@ -6,20 +6,9 @@ import argparse
 import math
 from pathlib import Path
 
-import numpy as np
-
 from deepgen.cli.common import nonnegative_int, positive_float, positive_int, print_json
-from deepgen.errors import ConfigError
-from deepgen.fileio import write_json
-from deepgen.gan.games import (
-    DIRAC_VARIANTS,
-    METHODS,
-    BilinearGame,
-    DiracGAN,
-    Game,
-    MethodParams,
-    analyse,
-)
+from deepgen.gan.game_run import GameConfig, run_game
+from deepgen.gan.games import DIRAC_VARIANTS, METHODS
 
 
 def _momentum(text: str) -> float:
@@ -107,14 +96,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def _game(args: argparse.Namespace) -> Game:
-    if args.game == "dirac":
-        if args.payoff is not None:
-            raise ConfigError("--payoff is for --game bilinear, not dirac")
-        return DiracGAN(args.variant, args.r1)
-    return BilinearGame(None if args.payoff is None else np.array(args.payoff))
-
-
 def _one_line(matrix: list[list[float]]) -> str:
     return "[" + "; ".join(", ".join(f"{v:.6g}" for v in row) for row in matrix) + "]"
 
@@ -137,38 +118,24 @@ def _summary(r: dict) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    game = _game(args)
-    start = None if args.start is None else np.array(args.start)
-    params = {
-        m: MethodParams(
-            args.lr,
-            momentum=args.momentum if "momentum" in m else 0.0,
-            gamma=args.gamma if m == "consensus" else 0.0,
-        )
-        for m in METHODS
-    }
-    chosen = list(METHODS) if args.method == "all" else [args.method]
-    needed = list(METHODS) if args.plot else chosen
-    results = {m: analyse(m, game, params[m], start, args.steps, args.seed) for m in needed}
-    rows = [results[m].to_dict() for m in chosen]
-    out = rows[0] if len(rows) == 1 else {"game": game.describe(), "methods": rows}
-    if args.plot:
-        from deepgen.gan.plots import plot_trajectories
-
-        first = results[METHODS[0]]
-        plot_trajectories(
-            {m: r.trajectory for m, r in results.items()},
-            {m: r.verdict for m, r in results.items()},
-            args.plot,
-            f"{game.describe()}, α = {args.lr:g}, {args.steps} steps",
-            limit=3 * float(np.abs(first.trajectory[0]).max() or 1.0),
-            coords=(0, game.dim_d),
-        )
-    if args.out:
-        write_json(Path(args.out) / "metrics.json", out)
+    cfg = GameConfig(
+        game=args.game,
+        method=args.method,
+        lr=args.lr,
+        steps=args.steps,
+        start=None if args.start is None else tuple(args.start),
+        momentum=args.momentum,
+        gamma=args.gamma,
+        payoff=None if args.payoff is None else tuple(map(tuple, args.payoff)),
+        variant=args.variant,
+        r1=args.r1,
+        seed=args.seed,
+    )
+    out = run_game(cfg, out_dir=args.out, plot=args.plot)
     if args.json:
         print_json(out)
     else:
+        rows = out.get("methods", [out])
         print("\n".join(_summary(r) for r in rows))
         if args.plot:
             print(f"plot: {Path(args.plot).resolve()}")

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
 
 from deepgen.cli.common import add_common, positive_float, positive_int, print_json
-from deepgen.errors import ConfigError, DataError
-from deepgen.fileio import write_json
-from deepgen.train import resolve_device
-from deepgen.vi.discrete import MAX_ENUMERATION_N, EnergyModel, TableEnergy, enumerate_exact
-from deepgen.vi.examples import ising_model, seed_closed_form, seed_model
-from deepgen.vi.meanfield import FAMILIES, METHODS, mean_field, parse_clamp
+from deepgen.vi.discrete import MAX_ENUMERATION_N
+from deepgen.vi.meanfield import FAMILIES, METHODS
+from deepgen.vi.run import VIConfig, run_vi
 
 
 def finite_float(text: str) -> float:
@@ -76,82 +68,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_vi)
 
 
-def _load_table(path: str, device: torch.device) -> TableEnergy:
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(2, "No such file", path)
-    try:
-        values = np.load(file) if file.suffix == ".npy" else np.loadtxt(file, ndmin=1)
-    except ValueError as exc:
-        raise DataError(f"{path}: not a table of numbers ({exc})") from None
-    return TableEnergy(torch.as_tensor(np.asarray(values, dtype=np.float64)), device)
-
-
-def _model(args: argparse.Namespace, device: torch.device) -> tuple[EnergyModel, str]:
-    if args.table:
-        return _load_table(args.table, device), f"table {args.table}"
-    if args.example == "seed":
-        return seed_model(args.n, device), "seed: p(w) ∝ 1 - prod_i w_i"
-    return (
-        ising_model(args.size, args.coupling, args.field, device),
-        f"ising {args.size}x{args.size}, K={args.coupling}, H={args.field}",
-    )
-
-
 def _vi(args: argparse.Namespace) -> int:
-    torch.set_num_threads(1)
-    device = resolve_device(args.device)
-    model, name = _model(args, device)
-    clamp = parse_clamp(args.clamp, model.n)
-    if clamp and args.family == "Q2":
-        raise ConfigError("--clamp applies to --family Q1; Q2 has one shared factor")
-    t0 = time.perf_counter()
-    res = mean_field(
-        model,
-        args.family,
-        args.method,
-        args.beta,
-        clamp,
-        args.init,
-        args.seed,
-        args.max_iter,
-        args.tol,
+    cfg = VIConfig(
+        example=args.example,
+        table=args.table,
+        n=args.n,
+        size=args.size,
+        coupling=args.coupling,
+        field=args.field,
+        beta=args.beta,
+        family=args.family,
+        method=args.method,
+        clamp=tuple(args.clamp),
+        init=args.init,
+        seed=args.seed,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        device=args.device,
     )
-    seconds = time.perf_counter() - t0
-    exact = model.n <= MAX_ENUMERATION_N
-    result: dict[str, Any] = {
-        "model": name,
-        "n": model.n,
-        "family": args.family,
-        "method": args.method,
-        "beta": args.beta,
-        "clamp": {f"w{i + 1}": v for i, v in sorted(clamp.items())},
-        "q_star": res.q.tolist(),
-        "free_energy": res.free_energy,
-        "kl": None,
-        "log_z": None,
-        "p_marginals": None,
-        "iterations": res.iterations,
-        "converged": res.converged,
-        "face": res.face,
-        "seconds": seconds,
-    }
-    if exact:
-        t1 = time.perf_counter()
-        ex = enumerate_exact(model, args.beta)
-        result.update(
-            kl=res.kl(ex.log_z),
-            log_z=ex.log_z,
-            p_marginals=ex.marginals.cpu().tolist(),
-            mean_energy=ex.mean_energy,
-            enumeration_seconds=time.perf_counter() - t1,
-        )
-    if args.example == "seed" and (args.family == "Q2" or clamp == {0: 0}):
-        result["closed_form"] = seed_closed_form(model.n, args.family)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "metrics.json", result)
-    _plot(result, out / "marginals.png")
+    result = run_vi(cfg, args.out)
     if args.json:
         print_json(result)
     elif not args.quiet:
@@ -161,39 +96,10 @@ def _vi(args: argparse.Namespace) -> int:
             else (f"; log Z = {result['log_z']:.6f}, KL(q*‖p) = {result['kl']:.6f}")
         )
         print(
-            f"{name}, beta={args.beta}: {args.family} by {args.method}, F(q*) = "
-            f"{res.free_energy:.6f}{bound}\n  q* = "
+            f"{result['model']}, beta={args.beta}: {args.family} by {args.method}, F(q*) = "
+            f"{result['free_energy']:.6f}{bound}\n  q* = "
             + ", ".join(f"{v:.4f}" for v in result["q_star"][:12])
-            + (" …" if model.n > 12 else "")
-            + f"\n  files: {out.resolve()}"
+            + (" …" if result["n"] > 12 else "")
+            + f"\n  files: {Path(args.out).resolve()}"
         )
     return 0
-
-
-def _plot(result: dict[str, Any], path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    n = result["n"]
-    x = np.arange(1, n + 1)
-    fig = Figure(figsize=(max(5.0, 0.35 * n + 2), 3.4))
-    ax = fig.subplots()
-    width = 0.4 if result["p_marginals"] is not None else 0.8
-    ax.bar(
-        x - (width / 2 if result["p_marginals"] else 0),
-        result["q_star"],
-        width,
-        label=f"q* ({result['family']}, {result['method']})",
-        color="tab:blue",
-    )
-    if result["p_marginals"] is not None:
-        ax.bar(x + width / 2, result["p_marginals"], width, label="p (exact)", color="tab:orange")
-    ax.set_xlabel("variable i")
-    ax.set_ylabel("P(w_i = 1)")
-    ax.set_ylim(0, 1)
-    ax.legend(loc="best", fontsize=8)
-    kl = result["kl"]
-    ax.set_title(
-        "mean-field marginals vs exact"
-        + (f"  (KL = {kl:.4g})" if kl is not None else "  (N too large for exact)")
-    )
-    fig.savefig(path, dpi=100, bbox_inches="tight")

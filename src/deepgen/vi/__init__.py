@@ -15,6 +15,7 @@ from deepgen.vi.discrete import (
     mean_energy_autograd,
 )
 from deepgen.vi.meanfield import MeanFieldResult, cavi, gradient_q1, mean_field, optimize_q2
+from deepgen.vi.run import VIConfig, plot_marginals, run_vi
 
 __all__ = [
     "MAX_ENUMERATION_N",
@@ -24,6 +25,7 @@ __all__ = [
     "MeanFieldResult",
     "PairwiseEnergy",
     "TableEnergy",
+    "VIConfig",
     "cavi",
     "enumerate_exact",
     "free_energy",
@@ -34,4 +36,6 @@ __all__ = [
     "mean_energy_autograd",
     "mean_field",
     "optimize_q2",
+    "plot_marginals",
+    "run_vi",
 ]
