@@ -78,6 +78,7 @@ class PixelCNNRunConfig(RunConfig):
     device: str = "auto"
     threads: int = 1
     tensorboard: bool = False  # also write TensorBoard event files
+    precision: str = "fp32"  # bf16: updates under torch.autocast (where it pays)
     val_every: int = 250
     val_images: int = 500
     checkpoint_every: int = 500

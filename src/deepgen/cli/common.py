@@ -85,6 +85,12 @@ def add_training(parser: argparse.ArgumentParser, defaults: Any, out: str) -> No
     ``--quiet``. Defaults are None (shown from the run config ``defaults``), so ``--resume`` can
     tell which flags were given."""
     parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        help="bf16: each update under torch.autocast(bfloat16); on a CPU only where measured "
+        "to pay (pixelcnn) (default fp32)",
+    )
+    parser.add_argument(
         "--tensorboard",
         action="store_true",
         default=None,

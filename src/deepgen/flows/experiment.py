@@ -70,6 +70,7 @@ class FlowRunConfig(RunConfig):
     device: str = "auto"
     threads: int = 1
     tensorboard: bool = False  # also write TensorBoard event files
+    precision: str = "fp32"  # bf16: updates under torch.autocast (where it pays)
     val_every: int = 100
     checkpoint_every: int = 1000
     train_size: int = 20_000

@@ -70,6 +70,7 @@ class GANRunConfig(RunConfig):
     device: str = "auto"
     threads: int = 1
     tensorboard: bool = False  # also write TensorBoard event files
+    precision: str = "fp32"  # bf16: updates under torch.autocast (where it pays)
     val_every: int = 250
     checkpoint_every: int = 1000
     eval_samples: int = 10000

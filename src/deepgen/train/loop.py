@@ -13,6 +13,7 @@ an uninterrupted run with the same seed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -30,6 +31,12 @@ from deepgen.errors import CheckpointError, ConfigError, TrainingError
 from deepgen.fileio import atomic_write_bytes, write_json
 from deepgen.train.checkpoint import load_checkpoint, save_checkpoint
 from deepgen.train.tensorboard import TensorBoardLog
+
+PRECISIONS = ("fp32", "bf16")
+# bf16 autocast on a CPU: measured by benchmarks/precision_compile.py, it speeds up convolutions
+# (PixelCNN 2.05x) and slows the small MLPs (the VAE's update 0.77x), so it is allowed only where
+# it pays
+BF16_PAYS_ON_CPU = frozenset({"pixelcnn"})
 
 
 def resolve_device(name: str) -> torch.device:
@@ -98,11 +105,15 @@ class TrainerConfig:
     quiet: bool = False
     desc: str = "train"
     tensorboard: bool = False  # also write TensorBoard event files (out_dir/tensorboard)
+    precision: str = "fp32"  # "bf16": each update under torch.autocast(bfloat16)
+    device_type: str = "cpu"  # where autocast applies
 
     def __post_init__(self) -> None:
         for name in ("updates", "val_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
 
 
 @dataclass
@@ -238,8 +249,14 @@ class Trainer:
             buffer.clear()
             bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}", refresh=False)
 
+        autocast = (
+            (lambda: torch.autocast(cfg.device_type, dtype=torch.bfloat16))
+            if cfg.precision == "bf16"
+            else contextlib.nullcontext
+        )
         for update in range(start + 1, cfg.updates + 1):
-            buffer.append(self.task.step(update))
+            with autocast():
+                buffer.append(self.task.step(update))
             bar.update(1)
             due_val = update % cfg.val_every == 0 or update == cfg.updates
             due_ckpt = update % cfg.checkpoint_every == 0 or update == cfg.updates
@@ -287,6 +304,14 @@ def train_run(
     ``val_every`` and ``checkpoint_every``) to ``out_dir/config.json``, then run a
     :class:`Trainer` to ``updates`` (continuing from the checkpoint with ``resume``)."""
     out = Path(out_dir)
+    precision = getattr(cfg, "precision", "fp32")
+    device_type = resolve_device(cfg.device).type
+    if precision == "bf16" and device_type == "cpu" and meta.get("kind") not in BF16_PAYS_ON_CPU:
+        raise ConfigError(
+            f"--precision bf16 is refused on a CPU for {meta.get('kind')}: it was measured to "
+            "pay there only for convolutions (benchmarks/precision_compile.py: PixelCNN 2.05x, "
+            "the MLP VAE 0.77x); use it with pixelcnn or on CUDA"
+        )
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", asdict(cfg))
     schedule = TrainerConfig(
@@ -296,5 +321,7 @@ def train_run(
         quiet=quiet,
         desc=desc,
         tensorboard=getattr(cfg, "tensorboard", False),
+        precision=precision,
+        device_type=device_type,
     )
     return Trainer(task, schedule, out, meta=meta).run(resume=resume)

@@ -69,6 +69,7 @@ class VAERunConfig(RunConfig):
     device: str = "auto"
     threads: int = 1  # CPU threads; 1 is fastest for this small model and immune to a busy machine
     tensorboard: bool = False  # also write TensorBoard event files
+    precision: str = "fp32"  # bf16: updates under torch.autocast (where it pays)
     val_every: int = 100
     val_images: int = 100
     checkpoint_every: int = 1000
