@@ -39,7 +39,7 @@ from deepgen.train import (
     train_run,
 )
 from deepgen.train.lock import locked_run
-from deepgen.train.optim import adam
+from deepgen.train.optim import adam, maybe_compiled
 from deepgen.train.runconfig import RunConfig
 from deepgen.train.tensorboard import log_figures
 
@@ -79,6 +79,7 @@ class PixelCNNRunConfig(RunConfig):
     threads: int = 1
     tensorboard: bool = False  # also write TensorBoard event files
     precision: str = "fp32"  # bf16: updates under torch.autocast (where it pays)
+    compile: bool = False  # torch.compile the training loss
     val_every: int = 250
     val_images: int = 500
     checkpoint_every: int = 500
@@ -140,6 +141,7 @@ class PixelCNNTask:
         self.val_x = data.val[: cfg.val_images].to(device)
         self.sampler = EpochSampler(len(self.train_x), cfg.batch_size, cfg.seed, device)
         self.optimizer = adam(model.parameters(), cfg.lr)
+        self.loss = maybe_compiled(model.loss, cfg.compile)
 
     def step(self, update: int) -> dict[str, Tensor]:
         x = self.train_x[self.sampler.indices(update)]
@@ -147,7 +149,7 @@ class PixelCNNTask:
             x = torch.bernoulli(x)
         for group in self.optimizer.param_groups:
             group["lr"] = self.cfg.lr * 0.5 ** ((update - 1) / self.cfg.lr_halflife)
-        loss = self.model.loss(x.view(-1, *self.shape), validate=False)
+        loss = self.loss(x.view(-1, *self.shape), validate=False)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -71,12 +71,18 @@ class GANRunConfig(RunConfig):
     threads: int = 1
     tensorboard: bool = False  # also write TensorBoard event files
     precision: str = "fp32"  # bf16: updates under torch.autocast (where it pays)
+    compile: bool = False  # refused: not built for the GAN's two-network step
     val_every: int = 250
     checkpoint_every: int = 1000
     eval_samples: int = 10000
     classifier_epochs: int = 8
 
     def __post_init__(self) -> None:
+        if self.compile:
+            raise ConfigError(
+                "--compile is not built for gan yet (its step alternates two networks and "
+                "penalties); it is for vae and pixelcnn"
+            )
         if self.data not in GAN_DATA:
             raise ConfigError(f"unknown GAN data {self.data!r}; choose from {', '.join(GAN_DATA)}")
         if self.loss not in LOSSES:

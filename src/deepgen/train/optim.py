@@ -1,4 +1,5 @@
-"""The optimizer every training command uses: Adam, with torch's fused kernel where it exists.
+"""The optimizer every training command uses (Adam, with torch's fused kernel where it exists),
+and ``--compile``.
 
 torch.optim.Adam(fused=True) does the whole update of all parameters in one kernel per
 parameter instead of a dozen small ops; on one CPU thread that is 2-3x faster for the small
@@ -9,11 +10,13 @@ stays exact.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import torch
 from torch import nn
 
+F = TypeVar("F", bound=Callable[..., object])
 FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
@@ -24,3 +27,19 @@ def adam(
     params = list(params)
     fused = all(p.dtype in FUSED_DTYPES and p.device.type in ("cpu", "cuda") for p in params)
     return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused or None)
+
+
+def maybe_compiled(fn: F, enabled: bool) -> F:
+    """``torch.compile(fn)`` when ``enabled`` (``--compile``), else ``fn`` itself. Compiling a
+    bound method leaves the module and its state_dict as they are. Measured on one CPU thread
+    (benchmarks/precision_compile.py): the PixelCNN's update 1.26x faster, the VAE's 1.05x,
+    after a first compile of tens of seconds. Random draws inside the compiled code come from
+    torch's generator as in eager mode (inductor's ``fallback_random``)."""
+    if not enabled:
+        return fn
+    import torch._inductor.config as inductor
+
+    # random numbers inside compiled code from torch's own generator, as in eager mode: the
+    # same seed gives the same draws, so a compiled run reproduces an eager one
+    inductor.fallback_random = True
+    return torch.compile(fn)  # type: ignore[return-value]

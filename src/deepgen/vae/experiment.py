@@ -33,7 +33,7 @@ from deepgen.train import (
     train_run,
 )
 from deepgen.train.lock import locked_run
-from deepgen.train.optim import adam
+from deepgen.train.optim import adam, maybe_compiled
 from deepgen.train.runconfig import RunConfig
 from deepgen.train.tensorboard import log_figures
 from deepgen.vae.composed import ComposedVAE, build_vae, describe_model
@@ -70,6 +70,7 @@ class VAERunConfig(RunConfig):
     threads: int = 1  # CPU threads; 1 is fastest for this small model and immune to a busy machine
     tensorboard: bool = False  # also write TensorBoard event files
     precision: str = "fp32"  # bf16: updates under torch.autocast (where it pays)
+    compile: bool = False  # torch.compile the training loss
     val_every: int = 100
     val_images: int = 100
     checkpoint_every: int = 1000
@@ -120,12 +121,13 @@ class VAETask:
         self.val_x = data.val[: cfg.val_images].to(device)
         self.sampler = EpochSampler(len(self.train_x), cfg.batch_size, cfg.seed, device)
         self.optimizer = adam(model.parameters(), cfg.lr)
+        self.loss = maybe_compiled(model.loss, cfg.compile)
 
     def step(self, update: int) -> dict[str, Tensor]:
         x = self.train_x[self.sampler.indices(update)]
         if self.dynamic:
             x = torch.bernoulli(x)
-        loss, stats = self.model.loss(x, validate=False)
+        loss, stats = self.loss(x, validate=False)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
