@@ -31,7 +31,6 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,7 @@ from deepgen.fileio import write_json
 from deepgen.report import HtmlReport
 from deepgen.train import resolve_device
 from deepgen.train.lock import claim_out_dir
-from deepgen.vae.composed import ComposedVAE, closed_form_kl
+from deepgen.vae.composed import ComposedVAE, closed_form_kl, forked_rng, next_seed
 from deepgen.vae.model import VAE
 
 AnyVAE = VAE | ComposedVAE
@@ -113,19 +112,6 @@ class _SavedBytes:
         return sum(self.storages.values())
 
 
-@contextlib.contextmanager
-def _seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """The global RNG seeded with ``seed`` inside the block, restored afterwards: two blocks with
-    the same seed draw the same noise (common random numbers)."""
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        yield
-
-
-def _next_seed(generator: torch.Generator) -> int:
-    return int(torch.randint(0, 2**62, (), generator=generator, device=generator.device))
-
-
 def elbo_sample(
     model: AnyVAE, x: Tensor, params: Params, samples: int
 ) -> tuple[Tensor, Tensor | None, Tensor]:
@@ -135,9 +121,7 @@ def elbo_sample(
     q = model.posterior(*params)
     z, log_q = q.rsample_and_log_prob((samples,))
     prior = model.prior_distribution()
-    log_pz = prior.log_prob(z)
-    log_px_z = model.log_joint(x, z) - log_pz
-    return log_px_z, closed_form_kl(q, prior), log_q - log_pz
+    return model.log_likelihood(x, z), closed_form_kl(q, prior), log_q - prior.log_prob(z)
 
 
 @dataclass
@@ -187,7 +171,7 @@ def optimize_local(
                 if step == 0
                 else contextlib.nullcontext()
             )
-            with hooks, _seeded(_next_seed(generator), x.device):
+            with hooks, forked_rng(next_seed(generator), x.device):
                 log_px_z, kl, kl_mc = elbo_sample(model, x, tuple(local), samples)
                 kl = kl_mc.mean(0) if kl is None else kl
                 elbo = log_px_z.mean(0) - kl
@@ -227,10 +211,10 @@ def elbo_common_noise(
     done = 0
     while done < samples:
         m = min(chunk, samples - done)
-        seed = _next_seed(generator)
+        seed = next_seed(generator)
         values = []
         for j, p in enumerate(params):
-            with _seeded(seed, x.device):
+            with forked_rng(seed, x.device):
                 log_px_z, kl, kl_mc = elbo_sample(model, x, p, m)
             closed[j] = None if kl is None else kl.to(torch.float64)
             values.append((log_px_z if kl is not None else log_px_z - kl_mc).to(torch.float64))
@@ -276,7 +260,7 @@ def mixture_log_px(
     def log_weights(m: int) -> Tensor:
         parts = [m // len(dists) + (j < m % len(dists)) for j in range(len(dists))]
         used = [(q, c) for q, c in zip(dists, parts, strict=True) if c > 0]
-        with _seeded(_next_seed(generator), x.device):
+        with forked_rng(next_seed(generator), x.device):
             z = torch.cat([q.sample((c,)) for q, c in used])  # [m, batch, Z]
         log_m = torch.logsumexp(torch.stack([math.log(c / m) + q.log_prob(z) for q, c in used]), 0)
         return model.log_joint(x, z) - log_m

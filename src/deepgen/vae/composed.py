@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -33,6 +34,20 @@ from deepgen.vae.parts import (
 )
 
 
+def next_seed(generator: torch.Generator) -> int:
+    """A seed drawn from ``generator`` (which advances)."""
+    return int(torch.randint(0, 2**62, (), generator=generator, device=generator.device))
+
+
+@contextlib.contextmanager
+def forked_rng(seed: int, device: torch.device) -> Iterator[None]:
+    """Inside the block the global RNG (of ``device``) is seeded with ``seed``, and restored
+    afterwards: two blocks with the same seed draw the same noise."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
 @contextlib.contextmanager
 def seeded_from(generator: torch.Generator | None) -> Iterator[None]:
     """Inside the block the global RNG (of the generator's device) is seeded from ``generator``
@@ -40,12 +55,31 @@ def seeded_from(generator: torch.Generator | None) -> Iterator[None]:
     if generator is None:
         yield
         return
-    device = generator.device
-    seed = int(torch.randint(0, 2**62, (), generator=generator, device=device))
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+    with forked_rng(next_seed(generator), generator.device):
         yield
+
+
+@dataclass
+class _Draw:
+    """K samples z ~ q(z|x) and their terms, each [K, batch]; q and p(z) as built for them."""
+
+    z: Tensor
+    log_px_z: Tensor
+    log_pz: Tensor
+    log_q: Tensor
+    q: Distribution
+    prior: Distribution
+
+    @property
+    def log_w(self) -> Tensor:
+        """log p(x|z) + log p(z) − log q(z|x)."""
+        return self.log_px_z + self.log_pz - self.log_q
+
+    def kl(self) -> Tensor:
+        """KL(q ‖ p) per example: closed form when registered, else the mean of log q − log p
+        over these draws."""
+        closed = closed_form_kl(self.q, self.prior)
+        return (self.log_q - self.log_pz).mean(0) if closed is None else closed
 
 
 def closed_form_kl(q: Distribution, p: Distribution) -> Tensor | None:
@@ -113,15 +147,17 @@ class ComposedVAE(nn.Module):
         """p(z)."""
         return self.prior()
 
+    def log_likelihood(self, x: Tensor, z: Tensor) -> Tensor:
+        """log p(x | z), [..., batch]."""
+        return self.decoder(z).log_prob(x)
+
     def log_joint(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x | z) + log p(z), [..., batch]."""
-        return self.decoder(z).log_prob(x) + self.prior().log_prob(z)
+        return self.log_likelihood(x, z) + self.prior().log_prob(z)
 
     # --- log weights and objectives ---------------------------------------------------------
-    def _weights(
-        self, x: Tensor, k: int, validate: bool, dreg: bool = False
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Distribution]:
-        """z [K, batch, Z] and log p(x|z), log p(z), log q(z|x), log w (each [K, batch])."""
+    def _draw(self, x: Tensor, k: int, validate: bool, dreg: bool = False) -> _Draw:
+        """K samples z ~ q(z|x) with log p(x|z), log p(z) and log q(z|x); p(z) is built once."""
         if validate:
             check_binary(x)
         if dreg:  # log q at z with the variational parameters stopped (Tucker et al. 2019)
@@ -132,16 +168,15 @@ class ComposedVAE(nn.Module):
         else:
             q = self.encoder(x)
             z, log_q = q.rsample_and_log_prob((k,))
-        log_px_z = self.decoder(z).log_prob(x)
-        log_pz = self.prior().log_prob(z)
-        return z, log_px_z, log_pz, log_q, log_px_z + log_pz - log_q, q
+        prior = self.prior()
+        return _Draw(z, self.log_likelihood(x, z), prior.log_prob(z), log_q, q, prior)
 
     def log_weights(
         self, x: Tensor, k: int, generator: torch.Generator | None = None, validate: bool = True
     ) -> Tensor:
         """log w_k = log p(x | z_k) + log p(z_k) − log q(z_k | x), z_k ~ q: [K, batch]."""
         with seeded_from(generator):
-            return self._weights(x, k, validate)[4]
+            return self._draw(x, k, validate).log_w
 
     def elbo_terms(
         self,
@@ -153,11 +188,8 @@ class ComposedVAE(nn.Module):
         """E_q[log p(x|z)] over ``samples`` draws and KL(q ‖ p): closed form when registered,
         else the Monte Carlo mean of log q − log p over the same draws."""
         with seeded_from(generator):
-            _, log_px_z, log_pz, log_q, _, q = self._weights(
-                x, samples or self.config.samples, validate
-            )
-        kl = closed_form_kl(q, self.prior())
-        return ElboTerms(rec=log_px_z.mean(0), kl=(log_q - log_pz).mean(0) if kl is None else kl)
+            d = self._draw(x, samples or self.config.samples, validate)
+        return ElboTerms(rec=d.log_px_z.mean(0), kl=d.kl())
 
     def loss(
         self, x: Tensor, generator: torch.Generator | None = None, validate: bool = True
@@ -165,21 +197,20 @@ class ComposedVAE(nn.Module):
         """Minibatch loss whose gradient is the configured estimator of −objective, and
         detached statistics: ``objective`` (its value), ``rec`` and ``kl``."""
         c = self.config
+        kl: Tensor | None = None
         with seeded_from(generator):
-            z, log_px_z, log_pz, log_q, log_w, q = self._weights(
-                x, c.samples, validate, dreg=c.estimator == "dreg"
-            )
+            d = self._draw(x, c.samples, validate, dreg=c.estimator == "dreg")
+            log_w = d.log_w
             if c.objective == "elbo":
-                beta = 1.0 if c.beta is None else c.beta
-                kl_closed = closed_form_kl(q, self.prior())
-                kl = (log_q - log_pz).mean(0) if kl_closed is None else kl_closed
-                value = objectives.beta_elbo_closed_form(log_px_z.mean(0), kl, beta)
+                kl = d.kl()
+                value = objectives.beta_elbo_closed_form(
+                    d.log_px_z.mean(0), kl, 1.0 if c.beta is None else c.beta
+                )
                 loss = -value.mean()
             elif c.objective == "iwae":
                 value = objectives.iwae(log_w)
-                loss = (
-                    objectives.dreg_surrogate(log_w, z) if c.estimator == "dreg" else -value.mean()
-                )
+                dreg = c.estimator == "dreg"
+                loss = objectives.dreg_surrogate(log_w, d.z) if dreg else -value.mean()
             elif c.objective == "miwae":
                 value = objectives.miwae(log_w, c.groups or 1)
                 loss = -value.mean()
@@ -187,18 +218,16 @@ class ComposedVAE(nn.Module):
                 value = objectives.ciwae(log_w, 1.0 if c.beta is None else c.beta)
                 loss = -value.mean()
             elif c.objective == "piwae":
-                zd = z.detach()
-                joint = self.decoder(zd).log_prob(x) + self.prior().log_prob(zd)
+                zd = d.z.detach()
+                joint = self.log_likelihood(x, zd) + d.prior.log_prob(zd)
                 value = objectives.iwae(log_w)
                 loss = objectives.piwae_surrogate(log_w, joint, c.groups or 1)
             else:  # pragma: no cover - VAEConfig validates the objective
                 raise ConfigError(f"unknown objective {c.objective!r}")
         with torch.no_grad():
-            kl_stat = closed_form_kl(q, self.prior())
-            kl_value = (log_q - log_pz).mean() if kl_stat is None else kl_stat.mean()
-            stats = {"objective": value.mean().detach(), "rec": log_px_z.mean().detach()}
-            stats["kl"] = kl_value.detach()
-        return loss, stats
+            kl_mean = (d.kl() if kl is None else kl).mean()
+            stats = {"objective": value.mean(), "rec": d.log_px_z.mean(), "kl": kl_mean}
+        return loss, {k: v.detach() for k, v in stats.items()}
 
     # --- using the model --------------------------------------------------------------------
     @torch.no_grad()

@@ -219,10 +219,13 @@ class VAE(nn.Module):
         zeros = w.new_zeros(self.config.z_dim)
         return Independent(Normal(zeros, torch.ones_like(zeros), validate_args=False), 1, False)
 
+    def log_likelihood(self, x: Tensor, z: Tensor) -> Tensor:
+        """log p(x | z), [..., batch]."""
+        return bernoulli_log_likelihood(self.decode(z), x, validate=False)
+
     def log_joint(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x | z) + log N(z; 0, I), [..., batch]."""
-        log_px_z = bernoulli_log_likelihood(self.decode(z), x, validate=False)
-        return log_px_z - 0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+        return self.log_likelihood(x, z) - 0.5 * (z.pow(2) + LOG_2PI).sum(-1)
 
     # --- objectives -------------------------------------------------------------------------
     def elbo_terms(
