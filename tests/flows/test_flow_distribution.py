@@ -11,7 +11,7 @@ from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
 from deepgen import flows
-from deepgen.errors import InversionError, ShapeError
+from deepgen.errors import ConfigError, InversionError, ShapeError
 from deepgen.flows.registry import BUILTINS, randomize_parameters
 
 DT = torch.float64
@@ -312,3 +312,10 @@ def test_the_sigmoidal_inverse_is_differentiable_in_its_input_and_parameters() -
     y = torch.randn(5, dtype=DT, generator=gen, requires_grad=True)
     p = (0.5 * torch.randn(5, g.params, dtype=DT, generator=gen)).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda y, p: g.inverse(y, p), (y, p), atol=1e-6)
+
+
+def test_layers_and_a_list_of_hidden_sizes_must_agree() -> None:
+    assert len([m for m in flows.MADE(3, hidden=8, layers=3).net if isinstance(m, nn.ReLU)]) == 3
+    assert flows.MADE(3, hidden=(8, 4), layers=2).net[2].out_features == 4
+    with pytest.raises(ConfigError, match="disagrees"):
+        flows.MADE(3, hidden=(8, 4), layers=3)

@@ -23,7 +23,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deepgen.flows.base import Transform
-from deepgen.flows.elementwise import Affine, ElementwiseMap, hidden_sizes, run_layers
+from deepgen.flows.elementwise import (
+    Affine,
+    ElementwiseMap,
+    hidden_sizes,
+    run_layers,
+    start_at,
+)
 from deepgen.flows.spline import RQSpline
 
 
@@ -63,7 +69,7 @@ class MADE(nn.Module):
     ) -> None:
         super().__init__()
         self.features, self.params, self.context_features = features, params, context
-        sizes = hidden_sizes(hidden) if layers is None else [int(hidden)] * layers  # type: ignore[arg-type]
+        sizes = hidden_sizes(hidden, layers)
         in_deg = torch.cat([torch.zeros(context, dtype=torch.long), torch.arange(1, features + 1)])
         # hidden degrees cycle over 1..D−1; with a context over 0..D−1, so that some units see
         # the context alone (for D = 1 they are the only way the context reaches the output)
@@ -108,10 +114,7 @@ class MaskedAutoregressive(Transform):
         super().__init__()
         self.features, self.context_features, self.map = features, context, g
         self.made = MADE(features, hidden, layers, g.params, context)
-        last = self.made.net[-1]
-        nn.init.zeros_(last.weight)
-        with torch.no_grad():  # start at the map's initial parameters, whatever x is
-            last.bias.copy_(g.initial_params().repeat(features))
+        start_at(self.made.net[-1], g, features)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self.check_context(x, context)

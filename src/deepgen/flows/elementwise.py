@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from deepgen.errors import InversionError
+from deepgen.errors import ConfigError, InversionError
 from deepgen.flows.base import Transform
 from deepgen.nn import mlp
 
@@ -215,9 +215,23 @@ class Sigmoidal:
         return torch.cat([torch.zeros(k), torch.linspace(-2.0, 2.0, k), torch.zeros(k)])
 
 
-def hidden_sizes(hidden: int | Sequence[int]) -> list[int]:
-    """``hidden`` as a list of layer sizes (an int means two layers of that size)."""
-    return [hidden, hidden] if isinstance(hidden, int) else list(hidden)
+def hidden_sizes(hidden: int | Sequence[int], layers: int | None = None) -> list[int]:
+    """``hidden`` as a list of layer sizes: an int means ``layers`` (default 2) layers of that
+    size; a sequence is the sizes themselves (``layers``, if given, must be its length)."""
+    if isinstance(hidden, int):
+        return [hidden] * (2 if layers is None else layers)
+    sizes = list(hidden)
+    if layers is not None and layers != len(sizes):
+        raise ConfigError(f"layers={layers} disagrees with the {len(sizes)} hidden sizes {sizes}")
+    return sizes
+
+
+def start_at(layer: nn.Linear, g: ElementwiseMap, features: int) -> None:
+    """Zero ``layer``'s weights and set its bias to ``g.initial_params()`` for each of
+    ``features`` features: whatever its input, the map starts where ``g`` says."""
+    nn.init.zeros_(layer.weight)
+    with torch.no_grad():
+        layer.bias.copy_(g.initial_params().repeat(features))
 
 
 def run_layers(net: nn.Sequential, h: Tensor) -> Tensor:
@@ -242,9 +256,7 @@ def conditioner(
     for layer in net:  # in place, as in MADE: a Linear's output is not kept for its backward
         if isinstance(layer, nn.ReLU):
             layer.inplace = True
-    nn.init.zeros_(net[-1].weight)
-    with torch.no_grad():
-        net[-1].bias.copy_(g.initial_params().repeat(n_out_features))
+    start_at(net[-1], g, n_out_features)
     return net
 
 

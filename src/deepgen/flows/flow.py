@@ -71,10 +71,11 @@ class Flow(nn.Module):
         else:
             if context is None:
                 raise ConfigError("a flow with an embedding needs the raw context size: context=")
-            if inner != embedded_size(embedding, context):
+            size = embedded_size(embedding, context)
+            if inner != size:
                 raise ShapeError(
-                    f"the embedding gives {embedded_size(embedding, context)} features but the "
-                    f"transforms are conditioned on {inner}"
+                    f"the embedding gives {size} features but the transforms are conditioned "
+                    f"on {inner}"
                 )
             self.context_features = context
 
@@ -87,11 +88,6 @@ class Flow(nn.Module):
                     f"{list(context.shape)}"
                 )
             context = self.embedding(context)
-        elif context is None and self.context_features:
-            raise ShapeError(
-                f"this flow is conditional: it needs a context of {self.context_features} "
-                "features, none was given"
-            )
         # the standard normal's density by its short formula rather than torch's general one
         fast = standard_normal_log_prob if type(self.base) is StandardNormal else None
         return FlowDistribution(self.base(), self.transform, context, fast)

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from deepgen.flows.base import Transform
-from deepgen.flows.elementwise import Affine, conditioner
+from deepgen.flows.elementwise import Affine, Elementwise
 
 
 class ElementwiseAffine(Transform):
@@ -28,9 +28,8 @@ class ElementwiseAffine(Transform):
     def __init__(self, features: int, context: int = 0, hidden: int | Sequence[int] = 64) -> None:
         super().__init__()
         self.features, self.context_features = features, context
-        if context:
-            self.map = Affine()
-            self.net = conditioner(context, features, self.map, hidden)
+        if context:  # the generic element-wise transform with the affine map does it all
+            self.conditional = Elementwise(features, Affine(), context, hidden)
         else:
             self.shift = nn.Parameter(torch.zeros(features))
             self.log_scale = nn.Parameter(torch.zeros(features))
@@ -38,16 +37,14 @@ class ElementwiseAffine(Transform):
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self.check_context(x, context)
         if context is not None:
-            y, logd = self.map.forward(x, self.net(context).unflatten(-1, (self.features, 2)))
-            return y, logd.sum(-1)
+            return self.conditional(x, context)
         y = self.shift + torch.exp(self.log_scale) * x
         return y, self.log_scale.sum().expand(x.shape[0])
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self.check_context(y, context)
         if context is not None:
-            x, logd = self.map.inverse(y, self.net(context).unflatten(-1, (self.features, 2)))
-            return x, logd.sum(-1)
+            return self.conditional.inverse(y, context)
         x = (y - self.shift) * torch.exp(-self.log_scale)
         return x, (-self.log_scale.sum()).expand(y.shape[0])
 

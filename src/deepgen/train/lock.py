@@ -35,9 +35,7 @@ def prepare_out_dir(out_dir: str | Path) -> Path:
         raise ConfigError(f"--out {out} is a file, not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise ConfigError(f"--out {out}: a part of the path is a file, not a folder") from None
-    except NotADirectoryError:
+    except (FileExistsError, NotADirectoryError):
         raise ConfigError(f"--out {out}: a part of the path is a file, not a folder") from None
     except OSError as exc:
         raise ConfigError(f"--out {out} cannot be created: {exc.strerror}") from None
