@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.distributions import Independent, Normal, register_kl
 
 from deepgen.errors import DataError, ShapeError
+from deepgen.shard import draw
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -52,6 +53,16 @@ class DiagonalNormal(Independent):
         """σ = exp(½ log σ²)."""
         return self.base_dist.scale
 
+    def rsample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
+        """z = μ + σ ∘ ε, ε ~ N(0, I) (under data parallelism: this process's slice of the
+        global batch's draw)."""
+        return reparameterize(self.loc, self.log_var, sample_shape)
+
+    def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
+        """A sample without gradients (drawn as :meth:`rsample`)."""
+        with torch.no_grad():
+            return self.rsample(sample_shape)
+
     def rsample_with(
         self,
         sample_shape: torch.Size | tuple[int, ...] = (),
@@ -64,8 +75,7 @@ class DiagonalNormal(Independent):
         self, sample_shape: torch.Size | tuple[int, ...] = ()
     ) -> tuple[Tensor, Tensor]:
         """Reparameterized z = μ + σ ∘ ε and log q(z), from the same ε (as flows offer it)."""
-        shape = torch.Size(sample_shape) + self.loc.shape
-        eps = torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device)
+        eps = _standard_normal(torch.Size(sample_shape), self.loc, None)
         z = self.loc + self.scale * eps
         log_q = -0.5 * (eps.pow(2) + self.log_var + LOG_2PI).sum(-1)
         return z, log_q
@@ -94,9 +104,20 @@ def reparameterize(
 
     The hot path of VAE training uses this directly, without building a distribution object.
     """
-    shape = torch.Size(sample_shape) + loc.shape
-    eps = torch.randn(shape, generator=generator, dtype=loc.dtype, device=loc.device)
+    eps = _standard_normal(torch.Size(sample_shape), loc, generator)
     return loc + torch.exp(0.5 * log_var) * eps
+
+
+def _standard_normal(
+    sample_shape: torch.Size, like: Tensor, generator: torch.Generator | None
+) -> Tensor:
+    """ε ~ N(0, I) of shape ``sample_shape + like.shape``; under data parallelism this
+    process's slice of the draw for the global batch (the first dimension of ``like``)."""
+    return draw(
+        lambda shape: torch.randn(shape, generator=generator, dtype=like.dtype, device=like.device),
+        sample_shape + like.shape,
+        dim=len(sample_shape),
+    )
 
 
 def kl_standard_normal(loc: Tensor, log_var: Tensor) -> Tensor:

@@ -62,7 +62,7 @@ def ring_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_ring8_run_writes_every_file(ring_run: Path) -> None:
     assert {p.name for p in ring_run.iterdir()} >= FILES
     m = json.loads((ring_run / "metrics.json").read_text())
-    assert m["steps"] == 40 and m["data"] == "ring8" and m["loss"] == "ns"
+    assert m["updates"] == 40 and m["data"] == "ring8" and m["loss"] == "ns"
     for key in ("modes_covered", "high_quality_fraction", "modes_covered_ema"):
         assert key in m
     assert 0 <= m["high_quality_fraction"] <= 1 and 0 <= m["modes_covered"] <= 8

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +29,12 @@ from deepgen.autoregressive.pixelcnn import (
 from deepgen.data import BinaryImageData, load_dataset
 from deepgen.distributions import check_binary
 from deepgen.errors import CheckpointError, ConfigError
-from deepgen.fileio import write_json
-from deepgen.report import HtmlReport
 from deepgen.report.plots import moving_average, plot_image_grid
-from deepgen.train import (
-    EpochSampler,
-    load_checkpoint,
-    resolve_device,
-    train_run,
-)
-from deepgen.train.lock import locked_run
+from deepgen.shard import local
+from deepgen.train import EpochSampler, TrainResult, load_checkpoint
 from deepgen.train.optim import adam, maybe_compiled
 from deepgen.train.runconfig import RunConfig
-from deepgen.train.tensorboard import log_figures
+from deepgen.train.runner import Outcome, ReportFigure, Session, run_experiment
 
 # What the NLL is compared with in the report (nats per image).
 REFERENCES: dict[str, dict[str, Any]] = {
@@ -144,12 +137,12 @@ class PixelCNNTask:
         self.loss = maybe_compiled(model.loss, cfg.compile)
 
     def step(self, update: int) -> dict[str, Tensor]:
-        x = self.train_x[self.sampler.indices(update)]
+        x = self.train_x[self.sampler.indices(update)]  # the global batch
         if self.dynamic:
             x = torch.bernoulli(x)
         for group in self.optimizer.param_groups:
             group["lr"] = self.cfg.lr * 0.5 ** ((update - 1) / self.cfg.lr_halflife)
-        loss = self.loss(x.view(-1, *self.shape), validate=False)
+        loss = self.loss(local(x).view(-1, *self.shape), validate=False)  # this process's slice
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -216,7 +209,111 @@ def plot_nll(train: list[dict[str, float]], val: list[dict[str, float]], path: P
     return path
 
 
-@locked_run
+class PixelCNNExperiment:
+    """``deepgen pixelcnn`` for the runner: data, model and task; exact NLL, samples, plots.
+
+    ``progress`` wraps the pixel loop of sampling (e.g. a tqdm bar made by the CLI)."""
+
+    kind = "pixelcnn"
+
+    def __init__(self, progress: Progress | None = None) -> None:
+        self.progress = progress
+
+    def build(self, session: Session) -> tuple[PixelCNNTask, dict[str, Any]]:
+        """Load and check the data, build the model and its task."""
+        cfg: PixelCNNRunConfig = session.cfg
+        data = load_dataset(cfg.data, cfg.data_dir)
+        if not data.dynamic:
+            check_binary(data.train, f"{cfg.data} training data")
+        check_binary(data.val, f"{cfg.data} validation data")
+        check_binary(data.test, f"{cfg.data} test data")
+        if cfg.val_images > len(data.val):
+            raise ConfigError(f"--val-images {cfg.val_images} exceeds the {len(data.val)} held out")
+        model = build_model(cfg.model_config(*data.image_shape)).to(session.device)
+        self.data = data
+        return PixelCNNTask(model, data, cfg, session.device), {"model": model.config.to_dict()}
+
+    def finish(self, session: Session, task: PixelCNNTask, result: TrainResult) -> Outcome:
+        """Exact NLL on the test, validation and (1,000) training images; samples; plots."""
+        cfg: PixelCNNRunConfig = session.cfg
+        model, data, out = task.model, self.data, session.out
+        model.eval()
+        t_eval = time.perf_counter()
+        test_x = data.test if cfg.test_images is None else data.test[: cfg.test_images]
+        test = nll_on(model, test_x)
+        val = nll_on(model, data.val)
+        train = nll_on(model, data.train_batch(torch.arange(min(1000, len(data.train)))))
+        eval_seconds = time.perf_counter() - t_eval
+
+        t_sample = time.perf_counter()
+        g = torch.Generator(device=session.device).manual_seed(cfg.seed)
+        images = sample(model, cfg.samples, g, cfg.sampler, self.progress)
+        sample_seconds = time.perf_counter() - t_sample
+
+        shape = data.image_shape
+        ref = REFERENCES.get(cfg.data)
+        name = "GatedPixelCNN" if cfg.gated else "PixelCNN"
+        metrics: dict[str, Any] = {
+            "data": cfg.data,
+            "model": name,
+            "test_nll": test["nll"],
+            "test_nll_stderr": test["stderr"],
+            "test_bits_per_dim": test["bits_per_dim"],
+            "test_images": test["images"],
+            "val_nll": val["nll"],
+            "val_nll_stderr": val["stderr"],
+            "train_nll_first1000": train["nll"],
+            "last_val_nll": result.val[-1]["val_nll"],
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "seconds_per_update": (
+                1.0 / result.updates_per_second if result.updates_per_second > 0 else math.nan
+            ),
+            "eval_seconds": eval_seconds,
+            "sampler": cfg.sampler,
+            "sample_seconds": sample_seconds,
+            "reference_nll": ref["nll"] if ref else None,
+            "reference": ref["what"] if ref else None,
+        }
+        title = "Gated PixelCNN" if cfg.gated else "PixelCNN"
+        text = [
+            f"{title} for binary images, a Bernoulli per pixel: a {cfg.first_kernel}×"
+            f"{cfg.first_kernel} type-A masked layer then {cfg.layers - 1} type-B {cfg.kernel}×"
+            f"{cfg.kernel} layers, {cfg.channels} channels, {cfg.convention} ordering. "
+            "log p(x) = Σ_i log p(x_i | x_<i) is exact, so the NLL below is not a bound. All "
+            "values in nats per image."
+        ]
+        if ref:
+            text.append(
+                f"Reference: {ref['what']}: {ref['nll']:.2f} nats. This run: test NLL "
+                f"{test['nll']:.2f} ± {test['stderr']:.2f} nats ({test['images']} images)."
+            )
+        figures = [
+            ReportFigure(
+                plot_nll(result.train, result.val, out / "nll.png"),
+                f"Each minibatch, and {cfg.val_images} held-out images every {cfg.val_every} "
+                "updates",
+                "Negative log-likelihood during training",
+            ),
+            ReportFigure(
+                plot_image_grid(
+                    images.cpu().numpy(),
+                    shape,
+                    out / "samples.png",
+                    f"{cfg.samples} samples, drawn pixel by pixel",
+                ),
+                f"{cfg.samples} samples ({cfg.sampler} sampler, {sample_seconds:.1f} s)",
+                "Samples",
+            ),
+            ReportFigure(
+                plot_image_grid(
+                    data.test[:16].numpy(), shape, out / "test_images.png", "Test images", columns=8
+                ),
+                "Test images, for comparison",
+            ),
+        ]
+        return Outcome(f"{title} on {cfg.data}: {result.updates:,} updates", text, metrics, figures)
+
+
 def run_pixelcnn(
     cfg: PixelCNNRunConfig,
     out_dir: str | Path,
@@ -225,122 +322,11 @@ def run_pixelcnn(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) a PixelCNN, then write samples.png, nll.png, report.html,
-    metrics.json, config.json and checkpoint.pt into ``out_dir``. Returns the metrics.
+    metrics.json, config.json and checkpoint.pt into ``out_dir``. Returns the metrics ({} on
+    the other processes of a torchrun run).
 
     ``progress`` wraps the pixel loop of sampling (e.g. a tqdm bar made by the CLI)."""
-    t_start = time.perf_counter()
-    out = Path(out_dir)
-    device = resolve_device(cfg.device)
-    torch.set_num_threads(cfg.threads)
-    data = load_dataset(cfg.data, cfg.data_dir)
-    if not data.dynamic:
-        check_binary(data.train, f"{cfg.data} training data")
-    check_binary(data.val, f"{cfg.data} validation data")
-    check_binary(data.test, f"{cfg.data} test data")
-    if cfg.val_images > len(data.val):
-        raise ConfigError(f"--val-images {cfg.val_images} exceeds the {len(data.val)} held out")
-
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model_config(*data.image_shape)).to(device)
-    task = PixelCNNTask(model, data, cfg, device)
-    result = train_run(
-        task,
-        cfg,
-        out,
-        updates=cfg.steps,
-        desc="pixelcnn",
-        meta={"kind": "pixelcnn", "run": cfg.identity(), "model": model.config.to_dict()},
-        quiet=quiet,
-        resume=resume,
-    )
-
-    model.eval()
-    t_eval = time.perf_counter()
-    test_x = data.test if cfg.test_images is None else data.test[: cfg.test_images]
-    test = nll_on(model, test_x)
-    val = nll_on(model, data.val)
-    train = nll_on(model, data.train_batch(torch.arange(min(1000, len(data.train)))))
-    eval_seconds = time.perf_counter() - t_eval
-
-    t_sample = time.perf_counter()
-    g = torch.Generator(device=device).manual_seed(cfg.seed)
-    images = sample(model, cfg.samples, g, cfg.sampler, progress)
-    sample_seconds = time.perf_counter() - t_sample
-
-    shape = data.image_shape
-    files = {
-        "samples": plot_image_grid(
-            images.cpu().numpy(),
-            shape,
-            out / "samples.png",
-            f"{cfg.samples} samples, drawn pixel by pixel",
-        ),
-        "data": plot_image_grid(
-            data.test[:16].numpy(), shape, out / "test_images.png", "Test images", columns=8
-        ),
-        "nll": plot_nll(result.train, result.val, out / "nll.png"),
-    }
-    ref = REFERENCES.get(cfg.data)
-    metrics: dict[str, Any] = {
-        "data": cfg.data,
-        "model": "GatedPixelCNN" if cfg.gated else "PixelCNN",
-        "updates": result.updates,
-        "test_nll": test["nll"],
-        "test_nll_stderr": test["stderr"],
-        "test_bits_per_dim": test["bits_per_dim"],
-        "test_images": test["images"],
-        "val_nll": val["nll"],
-        "val_nll_stderr": val["stderr"],
-        "train_nll_first1000": train["nll"],
-        "last_val_nll": result.val[-1]["val_nll"],
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "wall_seconds": result.wall_seconds,
-        "updates_per_second": result.updates_per_second,
-        "seconds_per_update": (
-            1.0 / result.updates_per_second if result.updates_per_second > 0 else math.nan
-        ),
-        "eval_seconds": eval_seconds,
-        "sampler": cfg.sampler,
-        "sample_seconds": sample_seconds,
-        "reference_nll": ref["nll"] if ref else None,
-        "reference": ref["what"] if ref else None,
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    }
-    name = "Gated PixelCNN" if cfg.gated else "PixelCNN"
-    report = HtmlReport(f"{name} on {cfg.data}: {result.updates:,} updates")
-    report.paragraph(
-        f"{name} for binary images, a Bernoulli per pixel: a {cfg.first_kernel}×{cfg.first_kernel} "
-        f"type-A masked layer then {cfg.layers - 1} type-B {cfg.kernel}×{cfg.kernel} layers, "
-        f"{cfg.channels} channels, {cfg.convention} ordering. log p(x) = Σ_i log p(x_i | x_<i) is "
-        "exact, so the NLL below is not a bound. All values in nats per image."
-    )
-    if ref:
-        report.paragraph(
-            f"Reference: {ref['what']}: {ref['nll']:.2f} nats. This run: test NLL "
-            f"{test['nll']:.2f} ± {test['stderr']:.2f} nats ({test['images']} images)."
-        )
-    report.heading("Results")
-    report.table(metrics)
-    report.heading("Negative log-likelihood during training")
-    report.image(
-        files["nll"],
-        f"Each minibatch, and {cfg.val_images} held-out images every {cfg.val_every} updates",
-    )
-    report.heading("Samples")
-    report.image(
-        files["samples"], f"{cfg.samples} samples ({cfg.sampler} sampler, {sample_seconds:.1f} s)"
-    )
-    report.image(files["data"], "Test images, for comparison")
-    report.heading("Configuration")
-    report.table(asdict(cfg))
-    metrics["total_seconds"] = time.perf_counter() - t_start
-    if cfg.tensorboard:
-        log_figures(out, files, result.updates)
-    report.write(out / "report.html")
-    write_json(out / "metrics.json", metrics)
-    return metrics
+    return run_experiment(PixelCNNExperiment(progress), cfg, out_dir, resume, quiet)
 
 
 def load_pixelcnn(

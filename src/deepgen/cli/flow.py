@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     cfg = run_config(FlowRunConfig, args)
     m = run_flow(cfg, args.out, resume=args.resume, quiet=args.quiet)
-    if not args.quiet:
+    if m and not args.quiet:  # {} on the other processes of a torchrun run
         head = f"{cfg.flow} flow on {cfg.data}: {m['updates']} updates in {m['wall_seconds']:.1f} s"
         if cfg.images:
             body = (

@@ -106,14 +106,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     cfg = run_config(GANRunConfig, args, fresh=config_for)
     metrics = run_gan(cfg, args.out, resume=args.resume, quiet=args.quiet or args.json)
+    if not metrics:  # the other processes of a torchrun run
+        return 0
     if args.json:
         print_json(metrics)
         return 0
     if args.quiet:
         return 0
     head = (
-        f"GAN ({cfg.loss}) on {cfg.data}: {metrics['steps']} steps in "
-        f"{metrics['wall_seconds']:.1f} s ({metrics['steps_per_second']:.0f} steps/s)"
+        f"GAN ({cfg.loss}) on {cfg.data}: {metrics['updates']} steps in "
+        f"{metrics['wall_seconds']:.1f} s ({metrics['updates_per_second']:.0f} steps/s)"
     )
     lines = [head]
     for suffix, name in (("", "generator"), ("_ema", "EMA generator")):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -50,6 +51,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _who() -> str:
+    """``deepgen``, or ``deepgen (rank R)`` on the processes > 0 of a torchrun run (whose
+    errors repeat rank 0's)."""
+    rank = os.environ.get("RANK", "0")
+    return "deepgen" if rank == "0" else f"deepgen (rank {rank})"
+
+
+def _error(message: str) -> None:
+    # one write, so that the lines of a torchrun run's processes do not interleave
+    sys.stderr.write(f"{_who()}: error: {message}\n")
+    sys.stderr.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, run the command, and turn expected failures into one-line errors."""
     parser = build_parser()
@@ -57,10 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except DeepgenError as exc:
-        print(f"deepgen: error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        print(f"deepgen: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        _error(f"{exc.strerror}: {exc.filename}")
         return 2
     except KeyboardInterrupt:
         print("deepgen: interrupted", file=sys.stderr)

@@ -88,7 +88,7 @@ def _train(args: argparse.Namespace) -> int:
         return tqdm(items, desc="sampling", disable=not show, dynamic_ncols=True)
 
     metrics = run_pixelcnn(cfg, args.out, resume=args.resume, quiet=args.quiet, progress=progress)
-    if not args.quiet:
+    if metrics and not args.quiet:  # {} on the other processes of a torchrun run
         out = Path(args.out)
         ref = ""
         if metrics["reference_nll"] is not None:

@@ -172,7 +172,7 @@ def _train(args: argparse.Namespace) -> int:
         raise ConfigError(f"unknown vae command {args.vae_command}")
     cfg = run_config(VAERunConfig, args)
     metrics = run_vae(cfg, args.out, resume=args.resume, quiet=args.quiet)
-    if not args.quiet:
+    if metrics and not args.quiet:  # {} on the other processes of a torchrun run
         out = Path(args.out)
         print(
             f"VAE on {cfg.data}: {metrics['updates']} updates in {metrics['wall_seconds']:.1f} s "

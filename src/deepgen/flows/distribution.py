@@ -21,6 +21,7 @@ from torch.distributions import Distribution, constraints
 
 from deepgen.errors import ShapeError
 from deepgen.flows.base import Transform, check_features
+from deepgen.shard import draw
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -121,13 +122,15 @@ class FlowDistribution(Distribution):
                 shape = sample_shape + self.batch_shape
             else:
                 base = base.expand(self.batch_shape)
-        if not reparameterized:
-            return base.sample(shape)
-        if not base.has_rsample:
+        if reparameterized and not base.has_rsample:
             raise NotImplementedError(
                 f"the base {type(base).__name__} has no reparameterized sampler: use sample()"
             )
-        return base.rsample(shape)
+        method = base.rsample if reparameterized else base.sample
+        if len(base.batch_shape) or not self.batch_shape:
+            return method(shape)
+        # under data parallelism: this process's slice of the draw for the global batch
+        return draw(method, shape, dim=len(sample_shape))
 
     def rsample_and_log_prob(
         self, sample_shape: torch.Size | tuple[int, ...] = ()

@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,24 +31,23 @@ from deepgen.data.datasets import DATASETS
 from deepgen.data.toy import TOY_DATASETS, sample_toy
 from deepgen.distributions import check_binary
 from deepgen.errors import ConfigError
-from deepgen.fileio import write_json
+from deepgen.flows.actnorm import ActNorm
 from deepgen.flows.base import Compose
 from deepgen.flows.bounded import Logit
 from deepgen.flows.flow import Flow
 from deepgen.flows.residual import ResidualBlock
 from deepgen.flows.zoo import KINDS, build_transform
-from deepgen.report import HtmlReport
 from deepgen.report.plots import (
     plot_curves,
     plot_density,
     plot_image_grid,
     plot_samples_over_data,
 )
-from deepgen.train import EpochSampler, resolve_device, train_run
-from deepgen.train.lock import locked_run
+from deepgen.shard import local
+from deepgen.train import EpochSampler, TrainResult
 from deepgen.train.optim import adam
 from deepgen.train.runconfig import RunConfig
-from deepgen.train.tensorboard import log_figures
+from deepgen.train.runner import Outcome, ReportFigure, Session, run_experiment
 
 IMAGE_DATA = tuple(DATASETS)
 
@@ -141,12 +140,17 @@ class FlowTask:
         self.offset = train_x.shape[1] * math.log(2) if self.images else 0.0
         self.sampler = EpochSampler(len(self.train_x), cfg.batch_size, cfg.seed, device)
         self.optimizer = adam(flow.parameters(), cfg.lr)
+        self.actnorms = [m for m in flow.modules() if isinstance(m, ActNorm)]
 
     def step(self, update: int) -> dict[str, Tensor]:
-        x = self.train_x[self.sampler.indices(update)]
+        x = self.train_x[self.sampler.indices(update)]  # the global batch
         if self.images:
             x = dequantize(x)
-        loss = -self.flow.log_prob(x).mean()
+        if not all(bool(m.initialized) for m in self.actnorms):
+            # ActNorm's data-dependent start from the whole global batch (every process alike)
+            with torch.no_grad(), exact_logdets(self.flow):
+                self.flow.log_prob(x)
+        loss = -self.flow.log_prob(local(x)).mean()  # this process's slice
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -241,141 +245,144 @@ def _load_data(cfg: FlowRunConfig) -> tuple[Tensor, Tensor, Tensor, tuple[int, i
     return train, val, test, None
 
 
-@locked_run
+class FlowExperiment:
+    """``deepgen flow`` for the runner: data, flow and task; test likelihood, density, plots."""
+
+    kind = "flow"
+
+    def build(self, session: Session) -> tuple[FlowTask, dict[str, Any]]:
+        """Load (or draw) the data and build the flow and its task."""
+        cfg: FlowRunConfig = session.cfg
+        train, val, test, shape = _load_data(cfg)
+        if cfg.batch_size > len(train):
+            raise ConfigError(
+                f"--batch-size {cfg.batch_size} exceeds the {len(train)} training points"
+            )
+        self.test, self.shape = test, shape
+        flow = _build(cfg, train.shape[1], session.device)
+        fixed = {
+            "features": train.shape[1],
+            "image_shape": list(shape) if shape is not None else None,
+        }
+        return FlowTask(flow, train, val, cfg, session.device), fixed
+
+    def finish(self, session: Session, task: FlowTask, result: TrainResult) -> Outcome:
+        """Images: the dequantization bounds on −log P(x); 2-D: test log-likelihood and the
+        density's integral on a grid. Samples and the loss curve."""
+        cfg: FlowRunConfig = session.cfg
+        flow, test, shape, out, device = (
+            task.flow,
+            self.test,
+            self.shape,
+            session.out,
+            session.device,
+        )
+        flow.eval()
+        t_eval = time.perf_counter()
+        metrics: dict[str, Any] = {
+            "data": cfg.data,
+            "flow": cfg.flow,
+            "parameters": sum(p.numel() for p in flow.parameters()),
+        }
+        figures: list[ReportFigure] = []
+        torch.manual_seed(cfg.seed + 1)  # sampling randomness, independent of training
+        if cfg.images:
+            assert shape is not None
+            test_b = _image_bounds(flow, test.to(device), cfg.eval_k, cfg.seed + 2)
+            val_b = _image_bounds(flow, task.val_x, cfg.eval_k, cfg.seed + 3)
+            metrics.update(
+                {
+                    "test_nll": test_b["nll"],
+                    "test_nll_stderr": test_b["nll_stderr"],
+                    "test_nll_iw": test_b["nll_iw"],
+                    "test_bits_per_dim": test_b["bits_per_dim"],
+                    "val_nll": val_b["nll"],
+                    "val_nll_iw": val_b["nll_iw"],
+                    "eval_k": cfg.eval_k,
+                    "test_images": len(test),
+                }
+            )
+            with torch.no_grad():
+                x = (2 * flow.sample(64)).floor().clamp(0, 1).cpu().numpy()
+            path = plot_image_grid(
+                x, shape, out / "samples.png", "Flow samples, discretized: x = ⌊2y⌋"
+            )
+            figures.append(ReportFigure(path, "Samples from the flow", "Samples from the flow"))
+        else:
+            test_lp = batched_log_prob(flow, test.to(device)).cpu()
+            box = grid_box(test)
+            _, integral = density_on_grid(flow, box, cfg.grid, device)
+            view = grid_box(test, margin=0.05, extra=0.2)
+            logp_view, _ = density_on_grid(flow, view, 300, device)
+            with torch.no_grad():
+                samples = flow.sample(2000).cpu()
+            metrics.update(
+                {
+                    "test_log_likelihood": test_lp.mean().item(),
+                    "test_log_likelihood_stderr": (test_lp.std() / len(test_lp) ** 0.5).item(),
+                    "test_points": len(test_lp),
+                    "density_integral": integral,
+                    "density_box": list(box),
+                    "density_grid": cfg.grid,
+                    "samples_finite": bool(torch.isfinite(samples).all()),
+                }
+            )
+            figures.append(
+                ReportFigure(
+                    plot_density(
+                        logp_view,
+                        view,
+                        out / "density.png",
+                        f"Learned density ({cfg.flow} on {cfg.data})",
+                    ),
+                    "Learned density",
+                    "Learned density",
+                )
+            )
+            caption = "Samples from the flow (orange) over data"
+            figures.append(
+                ReportFigure(
+                    plot_samples_over_data(
+                        samples.numpy(),
+                        test[:2000].numpy(),
+                        out / "samples.png",
+                        "Samples over data",
+                    ),
+                    caption,
+                    caption,
+                )
+            )
+        metrics["eval_seconds"] = time.perf_counter() - t_eval
+        unit = " per image, bound)" if cfg.images else " per point)"
+        loss = plot_curves(
+            result.train,
+            result.val,
+            "nll",
+            "val_nll",
+            "negative log-likelihood (nats" + unit,
+            "Training and validation NLL",
+            out / "loss.png",
+        )
+        caption = "NLL per minibatch and on held-out data"
+        figures.append(ReportFigure(loss, caption, caption))
+        text = (
+            "Maximum-likelihood training of a normalizing flow (data → N(0, I)); log p(x) = "
+            "log N(f(x); 0, I) + log|det J_f(x)|, exact. "
+            + (
+                "Images are dequantized uniformly: the NLL is an upper bound on the discrete NLL "
+                "in nats per image, comparable with the VAE's −log p(x)."
+                if cfg.images
+                else "Test log-likelihood in nats per point on fresh samples; the density "
+                "integral is the Riemann sum of the learned density over a box holding the data."
+            )
+        )
+        title = f"{cfg.flow} flow on {cfg.data}: {result.updates:,} updates"
+        return Outcome(title, [text], metrics, figures)
+
+
 def run_flow(
     cfg: FlowRunConfig, out_dir: str | Path, resume: bool = False, quiet: bool = False
 ) -> dict[str, Any]:
-    """Train (or resume) a flow and write metrics.json, plots, report.html, config.json."""
-    t_start = time.perf_counter()
-    out = Path(out_dir)
-    device = resolve_device(cfg.device)
-    torch.set_num_threads(cfg.threads)
-    train, val, test, shape = _load_data(cfg)
-    if cfg.batch_size > len(train):
-        raise ConfigError(f"--batch-size {cfg.batch_size} exceeds the {len(train)} training points")
-
-    torch.manual_seed(cfg.seed)
-    flow = _build(cfg, train.shape[1], device)
-    task = FlowTask(flow, train, val, cfg, device)
-    result = train_run(
-        task,
-        cfg,
-        out,
-        updates=cfg.steps,
-        desc=f"flow {cfg.flow}",
-        meta={
-            "kind": "flow",
-            "run": cfg.identity(),
-            "features": train.shape[1],
-            "image_shape": list(shape) if shape is not None else None,
-        },
-        quiet=quiet,
-        resume=resume,
-    )
-    flow.eval()
-
-    t_eval = time.perf_counter()
-    n_params = sum(p.numel() for p in flow.parameters())
-    metrics: dict[str, Any] = {
-        "data": cfg.data,
-        "flow": cfg.flow,
-        "updates": result.updates,
-        "parameters": n_params,
-    }
-    files: dict[str, Path] = {}
-    torch.manual_seed(cfg.seed + 1)  # sampling randomness, independent of training
-    if cfg.images:
-        assert shape is not None
-        test_b = _image_bounds(flow, test.to(device), cfg.eval_k, cfg.seed + 2)
-        val_b = _image_bounds(flow, val.to(device), cfg.eval_k, cfg.seed + 3)
-        metrics.update(
-            {
-                "test_nll": test_b["nll"],
-                "test_nll_stderr": test_b["nll_stderr"],
-                "test_nll_iw": test_b["nll_iw"],
-                "test_bits_per_dim": test_b["bits_per_dim"],
-                "val_nll": val_b["nll"],
-                "val_nll_iw": val_b["nll_iw"],
-                "eval_k": cfg.eval_k,
-                "test_images": len(test),
-            }
-        )
-        with torch.no_grad():
-            x = (2 * flow.sample(64)).floor().clamp(0, 1).cpu().numpy()
-        files["samples"] = plot_image_grid(
-            x, shape, out / "samples.png", "Flow samples, discretized: x = ⌊2y⌋"
-        )
-    else:
-        test_lp = batched_log_prob(flow, test.to(device)).cpu()
-        box = grid_box(test)
-        _, integral = density_on_grid(flow, box, cfg.grid, device)
-        view = grid_box(test, margin=0.05, extra=0.2)
-        logp_view, _ = density_on_grid(flow, view, 300, device)
-        with torch.no_grad():
-            samples = flow.sample(2000).cpu()
-        metrics.update(
-            {
-                "test_log_likelihood": test_lp.mean().item(),
-                "test_log_likelihood_stderr": (test_lp.std() / len(test_lp) ** 0.5).item(),
-                "test_points": len(test_lp),
-                "density_integral": integral,
-                "density_box": list(box),
-                "density_grid": cfg.grid,
-                "samples_finite": bool(torch.isfinite(samples).all()),
-            }
-        )
-        files["density"] = plot_density(
-            logp_view, view, out / "density.png", f"Learned density ({cfg.flow} on {cfg.data})"
-        )
-        files["samples"] = plot_samples_over_data(
-            samples.numpy(), test[:2000].numpy(), out / "samples.png", "Samples over data"
-        )
-    metrics["eval_seconds"] = time.perf_counter() - t_eval
-    files["loss"] = plot_curves(
-        result.train,
-        result.val,
-        "nll",
-        "val_nll",
-        "negative log-likelihood (nats" + (" per image, bound)" if cfg.images else " per point)"),
-        "Training and validation NLL",
-        out / "loss.png",
-    )
-    metrics.update(
-        {
-            "wall_seconds": result.wall_seconds,
-            "updates_per_second": result.updates_per_second,
-            "device": str(device),
-            "threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-        }
-    )
-    report = HtmlReport(f"{cfg.flow} flow on {cfg.data}: {result.updates:,} updates")
-    report.paragraph(
-        "Maximum-likelihood training of a normalizing flow (data → N(0, I)); log p(x) = "
-        "log N(f(x); 0, I) + log|det J_f(x)|, exact. "
-        + (
-            "Images are dequantized uniformly: the NLL is an upper bound on the discrete NLL "
-            "in nats per image, comparable with the VAE's −log p(x)."
-            if cfg.images
-            else "Test log-likelihood in nats per point on fresh samples; the density integral "
-            "is the Riemann sum of the learned density over a box holding the data."
-        )
-    )
-    report.heading("Results")
-    report.table(metrics)
-    for name, caption in (
-        ("density", "Learned density"),
-        ("samples", "Samples from the flow" + ("" if cfg.images else " (orange) over data")),
-        ("loss", "NLL per minibatch and on held-out data"),
-    ):
-        if name in files:
-            report.heading(caption)
-            report.image(files[name], caption)
-    report.heading("Configuration")
-    report.table(asdict(cfg))
-    metrics["total_seconds"] = time.perf_counter() - t_start
-    if cfg.tensorboard:
-        log_figures(out, files, result.updates)
-    report.write(out / "report.html")
-    write_json(out / "metrics.json", metrics)
-    return metrics
+    """Train (or resume) a flow and write metrics.json, plots, report.html, config.json
+    ({} on the other processes of a torchrun run)."""
+    return run_experiment(FlowExperiment(), cfg, out_dir, resume, quiet, desc=f"flow {cfg.flow}")

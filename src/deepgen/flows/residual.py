@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from deepgen.errors import ConfigError, TrainingError
 from deepgen.flows.base import Transform
+from deepgen.shard import draw
 
 LogDetMethod = Literal["auto", "exact", "series", "roulette"]
 EXACT_MAX_FEATURES = 16
@@ -171,7 +172,13 @@ class ResidualBlock(Transform):
         coef = self.series_coefficients(n, roulette)
         total = x.new_zeros(x.shape[0])
         for _ in range(self.trace_samples):
-            v = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+            v = draw(  # under data parallelism: this process's slice of the global draw
+                lambda shape: torch.randn(
+                    shape, generator=generator, dtype=x.dtype, device=x.device
+                ),
+                x.shape,
+                dim=0,
+            )
             w = v
             for c in coef:
                 w = _vjp(w, slopes, weights)

@@ -9,7 +9,7 @@ images sampled from them).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +19,15 @@ from torch import Tensor
 from deepgen.data import load_dataset
 from deepgen.data.toy import grid_modes, ring_modes, sample_toy
 from deepgen.errors import ConfigError
-from deepgen.fileio import write_json
 from deepgen.gan.classifier import DigitClassifier, load_or_train_classifier
 from deepgen.gan.losses import LOSSES, d_loss, g_loss, gradient_penalty, r1_penalty
 from deepgen.gan.metrics import class_histogram_kl, frechet_distance, mixture_metrics
 from deepgen.gan.models import EMA, Discriminator, GANModelConfig, Generator
-from deepgen.report import HtmlReport
-from deepgen.train import EpochSampler, resolve_device, train_run
-from deepgen.train.lock import locked_run
+from deepgen.shard import bernoulli, local
+from deepgen.train import EpochSampler, TrainResult
 from deepgen.train.optim import adam
 from deepgen.train.runconfig import RunConfig
-from deepgen.train.tensorboard import log_figures
+from deepgen.train.runner import Outcome, ReportFigure, Session, run_experiment
 
 GAN_DATA = ("ring8", "grid25", "mnist14")
 TOY_STD = 0.02  # the σ of deepgen.data.toy's ring8 and grid25
@@ -215,12 +213,13 @@ class GANTask:
         """The i-th real minibatch of step ``update``: a pure function of (seed, update, i)."""
         k = (update - 1) * self.cfg.d_steps + i + 1
         if self.sampler is not None and self.train_images is not None:
-            return self.train_images[self.sampler.indices(k)]
+            return local(self.train_images[self.sampler.indices(k)])
         g = _seeded(self.cfg.seed * 1_000_003 + k)
-        return sample_toy(self.cfg.data, self.cfg.batch_size, g).to(self.device)
+        return local(sample_toy(self.cfg.data, self.cfg.batch_size, g).to(self.device))
 
     def _noise(self) -> Tensor:
-        return torch.randn(self.cfg.batch_size, self.cfg.z_dim, device=self.device)
+        """z for this process's slice of the global batch (the whole batch is drawn)."""
+        return local(torch.randn(self.cfg.batch_size, self.cfg.z_dim, device=self.device))
 
     def _fake(self, z: Tensor) -> Tensor:
         """G(z); for binary images, Bernoulli samples of G(z) with the straight-through
@@ -229,7 +228,7 @@ class GANTask:
         p = self.gen(z)
         if self.modes is not None:
             return p
-        return p + (torch.bernoulli(p.detach()) - p).detach()
+        return p + (bernoulli(p.detach()) - p).detach()
 
     def step(self, update: int) -> dict[str, Tensor]:
         cfg = self.cfg
@@ -314,91 +313,103 @@ class GANTask:
             self.ema.load_state_dict(state["ema"])
 
 
-@locked_run
+class GANExperiment:
+    """``deepgen gan`` for the runner: data (and the scoring classifier), the two networks and
+    the task; final sample metrics against the real-data reference, figures."""
+
+    kind = "gan"
+
+    def build(self, session: Session) -> tuple[GANTask, dict[str, Any]]:
+        """Data, classifier (trained once by rank 0 and cached in the folder), G, D, task."""
+        cfg: GANRunConfig = session.cfg
+        images = scorer = None
+        self.classifier_info: dict[str, Any] = {}
+        self.reference: dict[str, Any] = {}
+        t_cls = time.perf_counter()
+        if cfg.data == "mnist14":
+            data = load_dataset("mnist14")
+            for rank_turn in (True, False):  # rank 0 trains and caches; the others then load
+                if session.dist.is_main == rank_turn:
+                    with torch.random.fork_rng():  # the training's random state stays the seed's
+                        classifier, self.classifier_info = load_or_train_classifier(
+                            data, session.out / "classifier.pt", cfg.classifier_epochs
+                        )
+                session.dist.barrier()
+            scorer = ImageScorer(classifier, data.test)
+            real_val = scorer.score(data.val)
+            self.reference = {
+                "fid_real_val": real_val["fid"],
+                "class_kl_real_val": real_val["class_kl"],
+            }
+            images = data.train.to(session.device)
+            x_dim = data.num_pixels
+        else:
+            x_dim = 2
+        self.classifier_seconds = time.perf_counter() - t_cls
+        model_cfg = cfg.model_config(x_dim)
+        gen = Generator(model_cfg).to(session.device)
+        disc = Discriminator(model_cfg).to(session.device)
+        task = GANTask(cfg, gen, disc, session.device, images, scorer)
+        return task, {"model": model_cfg.to_dict()}
+
+    def finish(self, session: Session, task: GANTask, result: TrainResult) -> Outcome:
+        """Sample metrics of the generator (and its EMA) on ``eval_samples`` samples."""
+        cfg: GANRunConfig = session.cfg
+        t_eval = time.perf_counter()
+        task.gen.eval()
+        final = task.evaluate(cfg.eval_samples, cfg.seed + 12345)
+        reference = self.reference
+        if task.modes is not None:
+            real = sample_toy(cfg.data, cfg.eval_samples, _seeded(cfg.seed + 54321))
+            ref = mixture_metrics(real, task.modes, TOY_STD)
+            reference = {
+                "modes_covered_real": ref["modes_covered"],
+                "high_quality_fraction_real": ref["high_quality_fraction"],
+                "mode_kl_real": ref["mode_kl_to_uniform"],
+            }
+        eval_seconds = time.perf_counter() - t_eval
+        files = _figures(cfg, task, result, session.out)
+        metrics: dict[str, Any] = {
+            "data": cfg.data,
+            "loss": cfg.loss,
+            **final,
+            **reference,
+            **{f"classifier_{k}": v for k, v in self.classifier_info.items() if k != "data"},
+            "eval_samples": cfg.eval_samples,
+            "classifier_seconds": self.classifier_seconds,
+            "eval_seconds": eval_seconds,
+        }
+        if cfg.data == "mnist14":
+            metrics["scoring"] = (
+                "binary images sampled from the generated pixel probabilities; "
+                "reference = test split"
+            )
+        figures = [
+            ReportFigure(files["samples"], "Samples of the trained generator(s)", "1. Samples")
+        ]
+        if "probabilities" in files:
+            figures.append(
+                ReportFigure(files["probabilities"], "The same samples' pixel probabilities")
+            )
+        figures += [
+            ReportFigure(
+                files["losses"], "Discriminator and generator losses per step", "2. Losses"
+            ),
+            ReportFigure(
+                files["metrics_curve"], f"Every {cfg.val_every} steps", "3. Validation metrics"
+            ),
+        ]
+        title = f"GAN ({cfg.loss}) on {cfg.data}: {result.updates:,} steps"
+        return Outcome(title, _report_text(cfg), metrics, figures)
+
+
 def run_gan(
     cfg: GANRunConfig, out_dir: str | Path, resume: bool = False, quiet: bool = False
 ) -> dict[str, Any]:
     """Train (or resume) the GAN, then write samples.png, losses.png, metrics_curve.png,
-    report.html, metrics.json, config.json and checkpoint.pt into ``out_dir``."""
-    t_start = time.perf_counter()
-    out = Path(out_dir)
-    device = resolve_device(cfg.device)
-    torch.set_num_threads(cfg.threads)
-    out.mkdir(parents=True, exist_ok=True)
-
-    images = scorer = None
-    classifier_info: dict[str, Any] = {}
-    reference: dict[str, Any] = {}
-    t_cls = time.perf_counter()
-    if cfg.data == "mnist14":
-        data = load_dataset("mnist14")
-        classifier, classifier_info = load_or_train_classifier(
-            data, out / "classifier.pt", cfg.classifier_epochs
-        )
-        scorer = ImageScorer(classifier, data.test)
-        real_val = scorer.score(data.val)
-        reference = {"fid_real_val": real_val["fid"], "class_kl_real_val": real_val["class_kl"]}
-        images = data.train.to(device)
-        x_dim = data.num_pixels
-    else:
-        x_dim = 2
-    classifier_seconds = time.perf_counter() - t_cls
-
-    torch.manual_seed(cfg.seed)
-    model_cfg = cfg.model_config(x_dim)
-    gen, disc = Generator(model_cfg).to(device), Discriminator(model_cfg).to(device)
-    task = GANTask(cfg, gen, disc, device, images, scorer)
-    result = train_run(
-        task,
-        cfg,
-        out,
-        updates=cfg.steps,
-        desc=f"gan {cfg.data}",
-        meta={"kind": "gan", "run": cfg.identity(), "model": model_cfg.to_dict()},
-        quiet=quiet,
-        resume=resume,
-    )
-
-    t_eval = time.perf_counter()
-    gen.eval()
-    final = task.evaluate(cfg.eval_samples, cfg.seed + 12345)
-    if task.modes is not None:
-        real = sample_toy(cfg.data, cfg.eval_samples, _seeded(cfg.seed + 54321))
-        ref = mixture_metrics(real, task.modes, TOY_STD)
-        reference = {
-            "modes_covered_real": ref["modes_covered"],
-            "high_quality_fraction_real": ref["high_quality_fraction"],
-            "mode_kl_real": ref["mode_kl_to_uniform"],
-        }
-    eval_seconds = time.perf_counter() - t_eval
-
-    files = _figures(cfg, task, result, out)
-    if cfg.tensorboard:
-        log_figures(out, files, result.updates)
-    metrics: dict[str, Any] = {
-        "data": cfg.data,
-        "loss": cfg.loss,
-        "steps": result.updates,
-        **final,
-        **reference,
-        **{f"classifier_{k}": v for k, v in classifier_info.items() if k != "data"},
-        "eval_samples": cfg.eval_samples,
-        "wall_seconds": result.wall_seconds,
-        "steps_per_second": result.updates_per_second,
-        "classifier_seconds": classifier_seconds,
-        "eval_seconds": eval_seconds,
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    }
-    if cfg.data == "mnist14":
-        metrics["scoring"] = (
-            "binary images sampled from the generated pixel probabilities; reference = test split"
-        )
-    _report(cfg, metrics, files, out)
-    metrics["total_seconds"] = time.perf_counter() - t_start
-    write_json(out / "metrics.json", metrics)
-    return metrics
+    report.html, metrics.json, config.json and checkpoint.pt into ``out_dir`` ({} on the
+    other processes of a torchrun run)."""
+    return run_experiment(GANExperiment(), cfg, out_dir, resume, quiet, desc=f"gan {cfg.data}")
 
 
 def _figures(cfg: GANRunConfig, task: GANTask, result: Any, out: Path) -> dict[str, Path]:
@@ -453,42 +464,29 @@ def _figures(cfg: GANRunConfig, task: GANTask, result: Any, out: Path) -> dict[s
     return files
 
 
-def _report(cfg: GANRunConfig, metrics: dict[str, Any], files: dict[str, Path], out: Path) -> None:
-    report = HtmlReport(f"GAN ({cfg.loss}) on {cfg.data}: {metrics['steps']:,} steps")
+def _report_text(cfg: GANRunConfig) -> list[str]:
     extras = [
         f"R1 γ = {cfg.r1:g}" if cfg.r1 > 0 else "",
         "spectral normalisation" if cfg.spectral_norm else "",
         f"generator EMA β = {cfg.ema:g}" if cfg.ema > 0 else "",
     ]
-    report.paragraph(
+    text = [
         f"MLP generator and discriminator ({cfg.layers} hidden layers of {cfg.hidden}); "
         f"loss {cfg.loss}; {cfg.d_steps} discriminator update(s) per generator update; "
         + ", ".join(e for e in extras if e)
         + "."
-    )
+    ]
     if cfg.data == "mnist14":
-        report.paragraph(
+        text.append(
             "Scores use a CNN classifier trained by deepgen on the mnist14 training split "
             "(no downloaded weights): Fréchet distance of its 64 penultimate features to the "
             "1,000 test images, and the KL divergence of the predicted-class histogram to "
             "uniform. The real validation images scored the same way are the reference."
         )
     else:
-        report.paragraph(
+        text.append(
             "A sample is high quality when within 3σ of its nearest mode; a mode is covered "
             "when it gets at least 10% of a fair share of high-quality samples. Real samples "
             "scored the same way are the reference."
         )
-    report.heading("Results")
-    report.table({k: v for k, v in metrics.items() if not isinstance(v, list)})
-    report.heading("1. Samples")
-    report.image(files["samples"], "Samples of the trained generator(s)")
-    if "probabilities" in files:
-        report.image(files["probabilities"], "The same samples' pixel probabilities")
-    report.heading("2. Losses")
-    report.image(files["losses"], "Discriminator and generator losses per step")
-    report.heading("3. Validation metrics")
-    report.image(files["metrics_curve"], f"Every {cfg.val_every} steps")
-    report.heading("Configuration")
-    report.table(asdict(cfg))
-    report.write(out / "report.html")
+    return text

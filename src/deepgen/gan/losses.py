@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deepgen.errors import ConfigError
+from deepgen.shard import draw
 
 LOSSES = ("minimax", "ns", "wgan-gp", "hinge")
 
@@ -64,6 +65,10 @@ def gradient_penalty(
     disc: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None = None
 ) -> Tensor:
     """WGAN-GP: E(‖∇D(x̂)‖ − 1)² at x̂ = t x + (1 − t) x̃, t ~ U(0, 1) per pair."""
-    t = torch.rand(len(real), 1, generator=generator, device=real.device, dtype=real.dtype)
+    t = draw(  # under data parallelism: this process's slice of the global draw
+        lambda s: torch.rand(s, generator=generator, device=real.device, dtype=real.dtype),
+        (len(real), 1),
+        dim=0,
+    )
     mix = t * real.detach() + (1 - t) * fake.detach()
     return (_input_grad(disc, mix).norm(dim=1) - 1).pow(2).mean()

@@ -1,4 +1,5 @@
-"""Training: the generic loop (progress, logging, NaN guard, resume) and atomic checkpoints."""
+"""Training: the generic loop (progress, logging, NaN guard, resume), atomic checkpoints, and
+the one runner every training command goes through (:mod:`deepgen.train.runner`)."""
 
 from deepgen.train.checkpoint import load_checkpoint, save_checkpoint
 from deepgen.train.loop import (
@@ -7,7 +8,6 @@ from deepgen.train.loop import (
     TrainerConfig,
     TrainResult,
     resolve_device,
-    train_run,
 )
 
 __all__ = [
@@ -18,5 +18,4 @@ __all__ = [
     "load_checkpoint",
     "resolve_device",
     "save_checkpoint",
-    "train_run",
 ]

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from deepgen.errors import CheckpointError, ConfigError
 
@@ -82,15 +81,3 @@ def claim_out_dir(out_dir: str | Path, resume: bool | None = None) -> Iterator[P
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
-
-
-def locked_run(run: Callable[..., T]) -> Callable[..., T]:
-    """Decorate ``run(cfg, out_dir, resume=False, ...)`` so that it runs holding the folder's
-    lock (with the fresh-run / resume checks of :func:`claim_out_dir`)."""
-
-    @functools.wraps(run)
-    def wrapper(cfg: Any, out_dir: str | Path, resume: bool = False, **kwargs: Any) -> T:
-        with claim_out_dir(out_dir, resume):
-            return run(cfg, out_dir, resume, **kwargs)
-
-    return wrapper

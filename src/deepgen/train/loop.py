@@ -19,7 +19,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,15 +28,12 @@ from torch import Tensor
 from tqdm import tqdm
 
 from deepgen.errors import CheckpointError, ConfigError, TrainingError
-from deepgen.fileio import atomic_write_bytes, write_json
+from deepgen.fileio import atomic_write_bytes
 from deepgen.train.checkpoint import load_checkpoint, save_checkpoint
+from deepgen.train.distributed import Distributed
 from deepgen.train.tensorboard import TensorBoardLog
 
 PRECISIONS = ("fp32", "bf16")
-# bf16 autocast on a CPU: measured by benchmarks/precision_compile.py, it speeds up convolutions
-# (PixelCNN 2.05x) and slows the small MLPs (the VAE's update 0.77x), so it is allowed only where
-# it pays
-BF16_PAYS_ON_CPU = frozenset({"pixelcnn"})
 
 
 def resolve_device(name: str) -> torch.device:
@@ -161,9 +158,11 @@ class Trainer:
         out_dir: str | Path,
         meta: dict[str, Any] | None = None,
         on_checkpoint: Callable[[int], None] | None = None,
+        dist: Distributed | None = None,
     ) -> None:
         self.task, self.config, self.out_dir = task, config, Path(out_dir)
         self.meta = meta or {}
+        self.dist = dist or Distributed()
         self.on_checkpoint = on_checkpoint
         self.checkpoint_path = self.out_dir / self.CHECKPOINT
 
@@ -195,9 +194,15 @@ class Trainer:
 
     # --- the loop --------------------------------------------------------------------------
     def run(self, resume: bool = False) -> TrainResult:
-        """Train to ``config.updates``; with ``resume``, continue from ``checkpoint.pt``."""
-        cfg = self.config
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        """Train to ``config.updates``; with ``resume``, continue from ``checkpoint.pt``.
+
+        Under torchrun every process runs this loop on its slice of each global batch (its
+        optimizers average their gradients first) and every process resumes from the same
+        checkpoint; the logged statistics are the means over the processes, and only rank 0
+        writes files or shows a progress bar."""
+        cfg, dist, main = self.config, self.dist, self.dist.is_main
+        if main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
         start, wall_before = 0, 0.0
         if resume:
             start, wall_before = self._restore()
@@ -205,14 +210,19 @@ class Trainer:
                 raise ConfigError(
                     f"the checkpoint is at update {start}, past --updates {cfg.updates}"
                 )
-        train_rows = _read_jsonl(self.out_dir / self.TRAIN_LOG, start)
-        val_rows = _read_jsonl(self.out_dir / self.VAL_LOG, start)
-        atomic_write_bytes(self.out_dir / self.TRAIN_LOG, _jsonl(train_rows).encode())
-        atomic_write_bytes(self.out_dir / self.VAL_LOG, _jsonl(val_rows).encode())
+        train_rows: list[dict[str, float]] = []
+        val_rows: list[dict[str, float]] = []
+        if main:
+            train_rows = _read_jsonl(self.out_dir / self.TRAIN_LOG, start)
+            val_rows = _read_jsonl(self.out_dir / self.VAL_LOG, start)
+            atomic_write_bytes(self.out_dir / self.TRAIN_LOG, _jsonl(train_rows).encode())
+            atomic_write_bytes(self.out_dir / self.VAL_LOG, _jsonl(val_rows).encode())
         last_good = start if resume else None
-        board = TensorBoardLog(self.out_dir, purge_step=start + 1) if cfg.tensorboard else None
+        board = (
+            TensorBoardLog(self.out_dir, purge_step=start + 1) if cfg.tensorboard and main else None
+        )
 
-        show = not cfg.quiet and sys.stderr.isatty()
+        show = main and not cfg.quiet and sys.stderr.isatty()
         bar = tqdm(
             total=cfg.updates, initial=start, desc=cfg.desc, disable=not show, dynamic_ncols=True
         )
@@ -223,8 +233,8 @@ class Trainer:
             if not buffer:
                 return
             keys = list(buffer[0])
-            values = torch.stack([torch.stack([s[k] for s in buffer]) for k in keys])
-            values = values.detach().to("cpu", torch.float64)
+            values = torch.stack([torch.stack([s[k] for s in buffer]) for k in keys]).detach()
+            values = dist.mean(values.float()).to("cpu", torch.float64)
             first = upto - len(buffer) + 1
             finite = torch.isfinite(values[keys.index("loss")])
             if not bool(finite.all()):
@@ -241,12 +251,14 @@ class Trainer:
                 {"update": first + i, **dict(zip(keys, col, strict=True))}
                 for i, col in enumerate(values.T.tolist())
             ]
+            buffer.clear()
+            if not main:
+                return
             train_rows.extend(rows)
             with open(self.out_dir / self.TRAIN_LOG, "a") as f:
                 f.write(_jsonl(rows))
             if board is not None:
                 board.rows(rows, "train")
-            buffer.clear()
             bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}", refresh=False)
 
         autocast = (
@@ -255,7 +267,7 @@ class Trainer:
             else contextlib.nullcontext
         )
         for update in range(start + 1, cfg.updates + 1):
-            with autocast():
+            with autocast(), dist.data_parallel():
                 buffer.append(self.task.step(update))
             bar.update(1)
             due_val = update % cfg.val_every == 0 or update == cfg.updates
@@ -263,13 +275,15 @@ class Trainer:
             if len(buffer) >= cfg.log_every or due_val or due_ckpt:
                 flush(update)
             if due_val:
+                # every process validates (they hold the same model); rank 0 writes
                 row = {"update": update, **self.task.validate(update)}
+            if due_val and main:
                 val_rows.append(row)
                 with open(self.out_dir / self.VAL_LOG, "a") as f:
                     f.write(_jsonl([row]))
                 if board is not None:
                     board.rows([row], "val")
-            if due_ckpt:
+            if due_ckpt and main:
                 wall = wall_before + time.perf_counter() - t0
                 save_checkpoint(self.checkpoint_path, self._state(update, wall))
                 last_good = update
@@ -287,41 +301,3 @@ class Trainer:
             wall_seconds=wall_before + elapsed,
             updates_per_second=done / elapsed if elapsed > 0 and done > 0 else math.nan,
         )
-
-
-def train_run(
-    task: TrainTask,
-    cfg: Any,
-    out_dir: str | Path,
-    *,
-    updates: int,
-    desc: str,
-    meta: dict[str, Any],
-    quiet: bool = False,
-    resume: bool = False,
-) -> TrainResult:
-    """What every command does to train: write the run's settings (a dataclass with
-    ``val_every`` and ``checkpoint_every``) to ``out_dir/config.json``, then run a
-    :class:`Trainer` to ``updates`` (continuing from the checkpoint with ``resume``)."""
-    out = Path(out_dir)
-    precision = getattr(cfg, "precision", "fp32")
-    device_type = resolve_device(cfg.device).type
-    if precision == "bf16" and device_type == "cpu" and meta.get("kind") not in BF16_PAYS_ON_CPU:
-        raise ConfigError(
-            f"--precision bf16 is refused on a CPU for {meta.get('kind')}: it was measured to "
-            "pay there only for convolutions (benchmarks/precision_compile.py: PixelCNN 2.05x, "
-            "the MLP VAE 0.77x); use it with pixelcnn or on CUDA"
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", asdict(cfg))
-    schedule = TrainerConfig(
-        updates=updates,
-        val_every=cfg.val_every,
-        checkpoint_every=cfg.checkpoint_every,
-        quiet=quiet,
-        desc=desc,
-        tensorboard=getattr(cfg, "tensorboard", False),
-        precision=precision,
-        device_type=device_type,
-    )
-    return Trainer(task, schedule, out, meta=meta).run(resume=resume)

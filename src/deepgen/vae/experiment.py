@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,24 +18,17 @@ from deepgen.bounds import importance_sampled_log_px
 from deepgen.data import BinaryImageData, load_dataset
 from deepgen.distributions import check_binary
 from deepgen.errors import CheckpointError, ConfigError
-from deepgen.fileio import write_json
-from deepgen.report import HtmlReport
 from deepgen.report.plots import (
     plot_elbo_terms,
     plot_image_grid,
     plot_reconstructions,
     plot_train_vs_val,
 )
-from deepgen.train import (
-    EpochSampler,
-    load_checkpoint,
-    resolve_device,
-    train_run,
-)
-from deepgen.train.lock import locked_run
+from deepgen.shard import local
+from deepgen.train import EpochSampler, TrainResult, load_checkpoint, resolve_device
 from deepgen.train.optim import adam, maybe_compiled
 from deepgen.train.runconfig import RunConfig
-from deepgen.train.tensorboard import log_figures
+from deepgen.train.runner import Outcome, ReportFigure, Session, run_experiment
 from deepgen.vae.composed import ComposedVAE, build_vae, describe_model
 from deepgen.vae.model import VAE, VAEConfig
 
@@ -124,10 +117,10 @@ class VAETask:
         self.loss = maybe_compiled(model.loss, cfg.compile)
 
     def step(self, update: int) -> dict[str, Tensor]:
-        x = self.train_x[self.sampler.indices(update)]
+        x = self.train_x[self.sampler.indices(update)]  # the global batch
         if self.dynamic:
             x = torch.bernoulli(x)
-        loss, stats = self.loss(x, validate=False)
+        loss, stats = self.loss(local(x), validate=False)  # this process's slice
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -193,112 +186,103 @@ def log_likelihood_on(
     }
 
 
-@locked_run
+class VAEExperiment:
+    """``deepgen vae`` for the runner: build the data, VAE and task; evaluate and draw."""
+
+    kind = "vae"
+
+    def build(self, session: Session) -> tuple[VAETask, dict[str, Any]]:
+        """Load and check the data, build the VAE and its task."""
+        cfg: VAERunConfig = session.cfg
+        data = load_dataset(cfg.data, cfg.data_dir)
+        if not data.dynamic:
+            check_binary(data.train, f"{cfg.data} training data")
+        check_binary(data.val, f"{cfg.data} validation data")
+        if cfg.val_images > len(data.val):
+            raise ConfigError(f"--val-images {cfg.val_images} exceeds the {len(data.val)} held out")
+        model = build_vae(cfg.model_config(data.num_pixels)).to(session.device)
+        self.data = data
+        return VAETask(model, data, cfg, session.device), {"model": model.config.to_dict()}
+
+    def finish(self, session: Session, task: VAETask, result: TrainResult) -> Outcome:
+        """The ELBO on the training and validation sets, log p(x) (K = eval_k), four plots."""
+        cfg: VAERunConfig = session.cfg
+        model, data, out, device = task.model, self.data, session.out, session.device
+        model.eval()
+        t_eval = time.perf_counter()
+        all_train = data.train_batch(
+            torch.arange(len(data.train)), torch.Generator().manual_seed(cfg.seed)
+        )
+        train_eval = elbo_on(model, all_train, cfg.samples, cfg.seed)
+        val_eval = elbo_on(model, data.val, cfg.samples, cfg.seed)
+        ll = log_likelihood_on(model, data.val, cfg.eval_k, cfg.seed)
+        eval_seconds = time.perf_counter() - t_eval
+
+        shape = data.image_shape
+        g = _seeded(cfg.seed, device)
+        originals = data.val[:8]
+        recon = model.reconstruct(originals.to(device)).cpu().numpy()
+        samples = model.sample(64, g).cpu().numpy()
+        last = result.val[-1]
+        metrics: dict[str, Any] = {
+            "data": cfg.data,
+            "train_elbo": train_eval["elbo"],
+            "train_rec": train_eval["rec"],
+            "train_kl": train_eval["kl"],
+            "val_elbo": val_eval["elbo"],
+            "val_rec": val_eval["rec"],
+            "val_kl": val_eval["kl"],
+            "val_loglik_iwae": ll["log_px"],
+            "val_loglik_iwae_stderr": ll["stderr"],
+            "val_loglik_iwae_mc_stderr": ll["mc_stderr"],
+            "iwae_k": cfg.eval_k,
+            "val_images": len(data.val),
+            "last_val100_rec": last["val_rec"],
+            "eval_seconds": eval_seconds,
+        }
+        figures = [
+            ReportFigure(
+                plot_elbo_terms(result.train, out / "elbo_terms.png"),
+                "Reconstruction term and KL term, per minibatch",
+                "1. The two ELBO terms against weight updates",
+            ),
+            ReportFigure(
+                plot_reconstructions(originals.numpy(), recon, shape, out / "reconstructions.png"),
+                "8 held-out images (top) and reconstructions (bottom)",
+                "2. Images and their reconstructions",
+            ),
+            ReportFigure(
+                plot_image_grid(
+                    samples,
+                    shape,
+                    out / "samples.png",
+                    f"Pixel means decoded from z ~ p(z) ({cfg.prior})",
+                ),
+                f"Decoded z ~ p(z) ({cfg.prior} prior), a mini-batch of 64",
+                "3. Samples",
+            ),
+            ReportFigure(
+                plot_train_vs_val(result.train, result.val, out / "loglik_train_vs_val.png"),
+                f"Each training minibatch, and {cfg.val_images} held-out images "
+                f"every {cfg.val_every} updates",
+                "4. Reconstruction log-likelihood: training vs. validation",
+            ),
+        ]
+        return Outcome(
+            f"VAE on {cfg.data}: {result.updates:,} updates",
+            [describe_model(model.config) + " All log-likelihoods in nats per image."],
+            metrics,
+            figures,
+        )
+
+
 def run_vae(
     cfg: VAERunConfig, out_dir: str | Path, resume: bool = False, quiet: bool = False
 ) -> dict[str, Any]:
     """Train (or resume) the VAE, then write the four plots, report.html, metrics.json,
-    config.json and checkpoint.pt into ``out_dir``. Returns the metrics."""
-    t_start = time.perf_counter()
-    out = Path(out_dir)
-    device = resolve_device(cfg.device)
-    torch.set_num_threads(cfg.threads)
-    data = load_dataset(cfg.data, cfg.data_dir)
-    if not data.dynamic:
-        check_binary(data.train, f"{cfg.data} training data")
-    check_binary(data.val, f"{cfg.data} validation data")
-    if cfg.val_images > len(data.val):
-        raise ConfigError(f"--val-images {cfg.val_images} exceeds the {len(data.val)} held out")
-
-    torch.manual_seed(cfg.seed)
-    model = build_vae(cfg.model_config(data.num_pixels)).to(device)
-    task = VAETask(model, data, cfg, device)
-    result = train_run(
-        task,
-        cfg,
-        out,
-        updates=cfg.steps,
-        desc="vae",
-        meta={"kind": "vae", "run": cfg.identity(), "model": model.config.to_dict()},
-        quiet=quiet,
-        resume=resume,
-    )
-
-    model.eval()
-    t_eval = time.perf_counter()
-    all_train = data.train_batch(
-        torch.arange(len(data.train)), torch.Generator().manual_seed(cfg.seed)
-    )
-    train_eval = elbo_on(model, all_train, cfg.samples, cfg.seed)
-    val_eval = elbo_on(model, data.val, cfg.samples, cfg.seed)
-    ll = log_likelihood_on(model, data.val, cfg.eval_k, cfg.seed)
-    eval_seconds = time.perf_counter() - t_eval
-
-    # --- plots and report ---
-    t_report = time.perf_counter()
-    shape = data.image_shape
-    g = _seeded(cfg.seed, device)
-    originals = data.val[:8]
-    recon = model.reconstruct(originals.to(device)).cpu().numpy()
-    samples = model.sample(64, g).cpu().numpy()
-    files = {
-        "elbo_terms": plot_elbo_terms(result.train, out / "elbo_terms.png"),
-        "reconstructions": plot_reconstructions(
-            originals.numpy(), recon, shape, out / "reconstructions.png"
-        ),
-        "samples": plot_image_grid(
-            samples, shape, out / "samples.png", f"Pixel means decoded from z ~ p(z) ({cfg.prior})"
-        ),
-        "loglik": plot_train_vs_val(result.train, result.val, out / "loglik_train_vs_val.png"),
-    }
-    last = result.val[-1]
-    metrics: dict[str, Any] = {
-        "data": cfg.data,
-        "updates": result.updates,
-        "train_elbo": train_eval["elbo"],
-        "train_rec": train_eval["rec"],
-        "train_kl": train_eval["kl"],
-        "val_elbo": val_eval["elbo"],
-        "val_rec": val_eval["rec"],
-        "val_kl": val_eval["kl"],
-        "val_loglik_iwae": ll["log_px"],
-        "val_loglik_iwae_stderr": ll["stderr"],
-        "val_loglik_iwae_mc_stderr": ll["mc_stderr"],
-        "iwae_k": cfg.eval_k,
-        "val_images": len(data.val),
-        "last_val100_rec": last["val_rec"],
-        "wall_seconds": result.wall_seconds,
-        "updates_per_second": result.updates_per_second,
-        "eval_seconds": eval_seconds,
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    }
-    report = HtmlReport(f"VAE on {cfg.data}: {result.updates:,} updates")
-    report.paragraph(describe_model(model.config) + " All log-likelihoods in nats per image.")
-    report.heading("Results")
-    report.table(metrics)
-    report.heading("1. The two ELBO terms against weight updates")
-    report.image(files["elbo_terms"], "Reconstruction term and KL term, per minibatch")
-    report.heading("2. Images and their reconstructions")
-    report.image(files["reconstructions"], "8 held-out images (top) and reconstructions (bottom)")
-    report.heading("3. Samples")
-    report.image(files["samples"], f"Decoded z ~ p(z) ({cfg.prior} prior), a mini-batch of 64")
-    report.heading("4. Reconstruction log-likelihood: training vs. validation")
-    report.image(
-        files["loglik"],
-        f"Each training minibatch, and {cfg.val_images} held-out images "
-        f"every {cfg.val_every} updates",
-    )
-    report.heading("Configuration")
-    report.table(asdict(cfg))
-    metrics["report_seconds"] = time.perf_counter() - t_report
-    metrics["total_seconds"] = time.perf_counter() - t_start
-    if cfg.tensorboard:
-        log_figures(out, files, result.updates)
-    report.write(out / "report.html")
-    write_json(out / "metrics.json", metrics)
-    return metrics
+    config.json and checkpoint.pt into ``out_dir``. Returns the metrics ({} on the other
+    processes of a torchrun run)."""
+    return run_experiment(VAEExperiment(), cfg, out_dir, resume, quiet)
 
 
 def load_vae(checkpoint: str | Path, device: torch.device) -> tuple[AnyVAE, dict[str, Any]]:
