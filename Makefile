@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/flows_vs_peers.py --out benchmarks/results
 	$(PY) benchmarks/pixelcnn_sampling.py --out benchmarks/results
 	$(PY) benchmarks/pixelcnn_throughput.py --out benchmarks/results
+	$(PY) benchmarks/ddp_scaling.py --out benchmarks/results
 	$(PY) benchmarks/precision_compile.py --out benchmarks/results
 
 clean:

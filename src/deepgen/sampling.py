@@ -71,7 +71,7 @@ def _vae(checkpoint: Any, state: dict, n: int, g: torch.Generator, dev: torch.de
 
 
 def _flow(checkpoint: Any, state: dict, n: int, g: torch.Generator, dev: torch.device) -> Samples:
-    from deepgen.flows.experiment import FlowRunConfig, _build
+    from deepgen.flows.experiment import FlowRunConfig, _build, sample_binary_images
 
     meta = state["meta"]
     if "features" not in meta:
@@ -80,13 +80,15 @@ def _flow(checkpoint: Any, state: dict, n: int, g: torch.Generator, dev: torch.d
             "retrain it to sample"
         )
     cfg = FlowRunConfig(**meta["run"])
-    flow = _build(cfg, meta["features"], dev)
+    shape = meta.get("image_shape")
+    flow, _ = _build(cfg, meta["features"], None if shape is None else tuple(shape), dev)
     flow.load_state_dict(state["task"]["flow"])
     flow.eval()
-    x = flow.sample(n).cpu()
-    shape = meta.get("image_shape")
     if shape is not None:
-        return Samples("flow", (2 * x).floor().clamp(0, 1), tuple(shape), "binary x = ⌊2y⌋")
+        x = sample_binary_images(flow, n).cpu()
+        return Samples("flow", x, tuple(shape), "binary x = ⌊2y⌋")
+    with torch.no_grad():
+        x = flow.sample(n).cpu()
     return Samples("flow", x, None, "points x = f⁻¹(z), z ~ N(0, I)")
 
 
@@ -103,10 +105,16 @@ def _pixelcnn(
 
 
 def _gan(checkpoint: Any, state: dict, n: int, g: torch.Generator, dev: torch.device) -> Samples:
+    from deepgen.gan.conv import ConvGANConfig, ConvGenerator
     from deepgen.gan.models import GANModelConfig, Generator
 
-    cfg = GANModelConfig(**state["meta"]["model"])
-    gen = Generator(cfg).to(dev)
+    model = dict(state["meta"]["model"])
+    if model.pop("arch", "mlp") == "dcgan":
+        cfg: Any = ConvGANConfig(**model)
+        gen: Any = ConvGenerator(cfg).to(dev)
+    else:
+        cfg = GANModelConfig(**model)
+        gen = Generator(cfg).to(dev)
     weights = state["task"].get("ema") or state["task"]["gen"]
     gen.load_state_dict(weights)
     gen.eval()

@@ -53,7 +53,7 @@ REFERENCES: dict[str, dict[str, Any]] = {
 class PixelCNNRunConfig(RunConfig):
     """Everything that defines a PixelCNN run (``config.json`` is this, as JSON)."""
 
-    EVALUATION_ONLY = ("samples", "sampler", "test_images")
+    EVALUATION_ONLY = ("samples", "sampler", "test_images", "eval_images")
 
     data: str = "mnist14"
     data_dir: str | None = None
@@ -79,6 +79,7 @@ class PixelCNNRunConfig(RunConfig):
     samples: int = 64
     sampler: str = "restricted"
     test_images: int | None = None
+    eval_images: int | None = None  # the final evaluation on the first N val (and train) images
 
     def __post_init__(self) -> None:
         if not self.lr > 0:
@@ -92,8 +93,10 @@ class PixelCNNRunConfig(RunConfig):
                 )
         if self.checkpoint_every < 1:
             raise ConfigError(f"--checkpoint-every must be >= 1, got {self.checkpoint_every}")
-        if self.test_images is not None and self.test_images < 1:
-            raise ConfigError(f"--test-images must be >= 1, got {self.test_images}")
+        for name in ("test_images", "eval_images"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
         if self.convention not in CONVENTIONS:
             raise ConfigError(f"unknown convention {self.convention!r}")
         if self.sampler not in SAMPLERS:
@@ -241,8 +244,9 @@ class PixelCNNExperiment:
         t_eval = time.perf_counter()
         test_x = data.test if cfg.test_images is None else data.test[: cfg.test_images]
         test = nll_on(model, test_x)
-        val = nll_on(model, data.val)
-        train = nll_on(model, data.train_batch(torch.arange(min(1000, len(data.train)))))
+        val = nll_on(model, data.val[: cfg.eval_images])
+        n_train = min(cfg.eval_images or 1000, 1000, len(data.train))
+        train = nll_on(model, data.train_batch(torch.arange(n_train)))
         eval_seconds = time.perf_counter() - t_eval
 
         t_sample = time.perf_counter()
@@ -262,7 +266,7 @@ class PixelCNNExperiment:
             "test_images": test["images"],
             "val_nll": val["nll"],
             "val_nll_stderr": val["stderr"],
-            "train_nll_first1000": train["nll"],
+            "train_nll_first1000": train["nll"],  # or the first eval_images
             "last_val_nll": result.val[-1]["val_nll"],
             "parameters": sum(p.numel() for p in model.parameters()),
             "seconds_per_update": (

@@ -109,6 +109,12 @@ def add_training(parser: argparse.ArgumentParser, defaults: Any, out: str) -> No
         help="settings from a TOML file or a run's config.json; flags override them",
     )
     parser.add_argument(
+        "--minutes",
+        type=positive_float,
+        help="stop training after M minutes of wall-clock time (at the end of an update, "
+        "checkpointed), even before --steps; the run is then not reproducible to the update",
+    )
+    parser.add_argument(
         "--val-every",
         type=positive_int,
         help=f"validate every N updates (default {defaults.val_every})",

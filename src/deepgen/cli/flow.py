@@ -8,7 +8,7 @@ from pathlib import Path
 from deepgen.cli.common import add_training, positive_float, positive_int, run_config
 from deepgen.data.datasets import DATASETS
 from deepgen.data.toy import TOY_DATASETS
-from deepgen.flows.experiment import FlowRunConfig, run_flow
+from deepgen.flows.experiment import DEQUANTIZATIONS, FLOWS, FlowRunConfig, run_flow
 from deepgen.flows.zoo import KINDS
 
 
@@ -23,7 +23,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     d = FlowRunConfig()
     p.add_argument("--data", choices=(*TOY_DATASETS, *DATASETS), help=f"default {d.data}")
-    p.add_argument("--flow", choices=tuple(KINDS), help=f"default {d.flow}")
+    p.add_argument(
+        "--flow",
+        choices=FLOWS,
+        help=f"default {d.flow}; multiscale: the RealNVP/Glow image flow (squeeze, ActNorm, "
+        "1×1 convolution, convolutional couplings, factor-out), images only",
+    )
+    p.add_argument(
+        "--dequantization",
+        choices=DEQUANTIZATIONS,
+        help="images: uniform u ~ U[0,1), or variational q(u|x) learned with the flow "
+        "(Ho et al. 2019) (default uniform)",
+    )
+    p.add_argument("--scales", type=positive_int, help=f"multiscale: levels (default {d.scales})")
+    p.add_argument(
+        "--coupling",
+        choices=("affine", "spline"),
+        help=f"multiscale: the couplings' map (default {d.coupling})",
+    )
+    p.add_argument(
+        "--val-images",
+        type=positive_int,
+        help="images: validate on the first N held-out images (default all)",
+    )
     p.add_argument("--steps", type=positive_int, help=f"weight updates (default {d.steps})")
     p.add_argument(
         "--layers",
@@ -49,7 +71,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=positive_int,
         help=f"dequantization draws per test image (default {d.eval_k})",
     )
+    p.add_argument(
+        "--test-images", type=positive_int, help="images: score only the first N test images"
+    )
     p.add_argument("--data-dir", metavar="DIR", help="folder of the raw files (mnist28 …)")
+    p.add_argument(
+        "--eval-images",
+        type=positive_int,
+        help="the final evaluation on the first N validation (and training) images (all)",
+    )
     add_training(p, d, out="runs/flow")
     p.set_defaults(func=_train)
 

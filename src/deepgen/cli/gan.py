@@ -13,8 +13,10 @@ from deepgen.cli.common import (
     run_config,
 )
 from deepgen.gan.experiment import (
+    ARCHS,
     DATA_DEFAULTS,
     GAN_DATA,
+    IMAGE_DATA,
     GANRunConfig,
     config_for,
     run_gan,
@@ -46,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``gan`` command."""
     p = subparsers.add_parser(
         "gan",
-        help="train an MLP GAN (ring8, grid25, mnist14) and score it with no downloaded weights",
+        help="train a GAN (ring8, grid25, mnist14, binarized-mnist) and score it with no "
+        "downloaded weights",
         description="Train an MLP GAN with the deepgen trainer (checkpoints, --resume) and write "
         "samples.png, losses.png, metrics_curve.png, report.html, metrics.json and config.json "
         "into --out. Mixtures are scored by modes covered and the fraction of samples within "
@@ -55,6 +58,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     d = GANRunConfig()
     p.add_argument("--data", choices=GAN_DATA, help=f"data (default {d.data})")
+    p.add_argument("--data-dir", metavar="DIR", help="binarized-mnist: its .amat.gz files")
+    p.add_argument(
+        "--classifier-dir",
+        metavar="DIR",
+        help="binarized-mnist: labelled MNIST IDX files for the scoring classifier (default: "
+        "the mnist folder beside --data-dir)",
+    )
+    p.add_argument(
+        "--arch",
+        choices=ARCHS,
+        help="mlp, or dcgan (convolutional, images) (default mlp; binarized-mnist dcgan)",
+    )
+    p.add_argument("--width", type=positive_int, help=f"dcgan channel unit (default {d.width})")
     p.add_argument("--loss", choices=LOSSES, help=f"objective (default {d.loss})")
     p.add_argument(
         "--steps",
@@ -119,7 +135,7 @@ def _train(args: argparse.Namespace) -> int:
     )
     lines = [head]
     for suffix, name in (("", "generator"), ("_ema", "EMA generator")):
-        if cfg.data == "mnist14" and f"fid{suffix}" in metrics:
+        if cfg.data in IMAGE_DATA and f"fid{suffix}" in metrics:
             lines.append(
                 f"  {name}: classifier Fréchet distance {metrics[f'fid{suffix}']:.3f}, "
                 f"class KL to uniform {metrics[f'class_kl{suffix}']:.4f}"
@@ -129,7 +145,7 @@ def _train(args: argparse.Namespace) -> int:
                 f"  {name}: {metrics[f'modes_covered{suffix}']}/{metrics['modes_covered_real']} "
                 f"modes, high-quality fraction {metrics[f'high_quality_fraction{suffix}']:.3f}"
             )
-    if cfg.data == "mnist14":
+    if cfg.data in IMAGE_DATA:
         lines.append(
             f"  real validation images: Fréchet distance {metrics['fid_real_val']:.3f}, "
             f"class KL {metrics['class_kl_real_val']:.4f}; classifier test accuracy "

@@ -28,6 +28,7 @@ COMMANDS = (
     "vi",
     "gan",
     "sample",
+    "leaderboard",
 )
 
 

@@ -75,6 +75,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--test-images", type=positive_int, help="only the first N test images (default all)"
     )
+    p.add_argument(
+        "--eval-images",
+        type=positive_int,
+        help="the final evaluation on the first N validation (and training) images (all)",
+    )
     add_training(p, d, out="runs/pixelcnn")
     p.set_defaults(func=_train)
 

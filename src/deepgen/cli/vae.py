@@ -17,6 +17,7 @@ from deepgen.cli.common import (
 )
 from deepgen.data import DATASETS
 from deepgen.errors import ConfigError
+from deepgen.train.schedules import SCHEDULES
 from deepgen.vae.amortization import GapConfig, run_gap
 from deepgen.vae.experiment import VAERunConfig, evaluate_checkpoint, run_vae
 from deepgen.vae.model import DEFAULT_FLOWS, ESTIMATORS, OBJECTIVES, POSTERIORS, PRIORS
@@ -91,6 +92,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--hidden", type=positive_int, help=f"hidden units (default {d.hidden})")
     p.add_argument("--z-dim", type=positive_int, help=f"latent size (default {d.z_dim})")
+    p.add_argument(
+        "--depth", type=positive_int, help=f"hidden layers per network (default {d.depth})"
+    )
+    p.add_argument(
+        "--z2-dim", type=positive_int, help="size of a second stochastic layer above z (none)"
+    )
+    p.add_argument(
+        "--hidden2", type=positive_int, help="hidden units between z and z2 (default --hidden)"
+    )
+    p.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        help="learning rate: constant, or burda (3^i epochs at lr·10^(−i/7), i = 0..7, "
+        "Adam ε = 1e-4; Burda et al. 2016) (default constant)",
+    )
     p.add_argument("--data", choices=DATASETS, help=f"data set (default {d.data})")
     p.add_argument(
         "--data-dir", metavar="DIR", help="folder of the raw files (mnist28, binarized-mnist)"
@@ -104,6 +120,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--eval-k",
         type=positive_int,
         help=f"importance samples for the final log p(x) estimate (default {d.eval_k})",
+    )
+    p.add_argument(
+        "--eval-images",
+        type=positive_int,
+        help="the final evaluation on the first N validation (and training) images (all)",
     )
     add_training(p, d, out="runs/vae")
     p.set_defaults(func=_train)

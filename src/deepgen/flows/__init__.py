@@ -35,6 +35,12 @@ from deepgen.flows.coupling import (
     ScaledAffineCoupling,
     SplineCoupling,
 )
+from deepgen.flows.dequantization import (
+    VariationalDequantizer,
+    bits_per_dim,
+    dequantized_nll,
+    uniform_dequantize,
+)
 from deepgen.flows.distribution import FlowDistribution
 from deepgen.flows.elementwise import (
     Additive,
@@ -47,6 +53,14 @@ from deepgen.flows.elementwise import (
 )
 from deepgen.flows.flow import IAF, MAF, NICE, NSF, AutoregressiveNSF, Flow, RealNVP, ScaledCoupling
 from deepgen.flows.linear import ElementwiseAffine, LowerTriangularLinear, LULinear
+from deepgen.flows.multiscale import (
+    ActNorm2d,
+    ConvCoupling,
+    ImageFlow,
+    InvertibleConv1x1,
+    MultiScale,
+    Squeeze,
+)
 from deepgen.flows.permutation import Permutation
 from deepgen.flows.planar import Planar
 from deepgen.flows.radial import Radial
@@ -62,6 +76,7 @@ __all__ = [
     "NICE",
     "NSF",
     "ActNorm",
+    "ActNorm2d",
     "Additive",
     "AdditiveCoupling",
     "Affine",
@@ -69,6 +84,7 @@ __all__ = [
     "AutoregressiveNSF",
     "BijectionReport",
     "Compose",
+    "ConvCoupling",
     "Coupling",
     "DeepSigmoidal",
     "DiagonalGaussian",
@@ -78,7 +94,9 @@ __all__ = [
     "Flow",
     "FlowDistribution",
     "GaussianMixture",
+    "ImageFlow",
     "InverseTransform",
+    "InvertibleConv1x1",
     "LULinear",
     "LipschitzMLP",
     "Logit",
@@ -87,6 +105,7 @@ __all__ = [
     "MaskedAutoregressive",
     "MaskedLinear",
     "MaskedSplineAutoregressive",
+    "MultiScale",
     "Permutation",
     "Planar",
     "RQSpline",
@@ -100,10 +119,15 @@ __all__ = [
     "Sigmoidal",
     "SigmoidalCoupling",
     "SplineCoupling",
+    "Squeeze",
     "StandardNormal",
     "Transform",
+    "VariationalDequantizer",
+    "bits_per_dim",
     "check_bijection",
+    "dequantized_nll",
     "fit_reverse_kl",
     "monotone_inverse",
     "soft_clamp",
+    "uniform_dequantize",
 ]

@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from deepgen.bounds import log_mean_exp
 from deepgen.data import load_dataset
 from deepgen.data.datasets import DATASETS
 from deepgen.data.toy import TOY_DATASETS, sample_toy
@@ -34,7 +33,9 @@ from deepgen.errors import ConfigError
 from deepgen.flows.actnorm import ActNorm
 from deepgen.flows.base import Compose
 from deepgen.flows.bounded import Logit
+from deepgen.flows.dequantization import VariationalDequantizer, dequantized_nll
 from deepgen.flows.flow import Flow
+from deepgen.flows.multiscale import ImageFlow
 from deepgen.flows.residual import ResidualBlock
 from deepgen.flows.zoo import KINDS, build_transform
 from deepgen.report.plots import (
@@ -50,13 +51,15 @@ from deepgen.train.runconfig import RunConfig
 from deepgen.train.runner import Outcome, ReportFigure, Session, run_experiment
 
 IMAGE_DATA = tuple(DATASETS)
+FLOWS = (*KINDS, "multiscale")  # multiscale: the RealNVP/Glow image flow (images only)
+DEQUANTIZATIONS = ("uniform", "variational")
 
 
 @dataclass(frozen=True)
 class FlowRunConfig(RunConfig):
     """Settings of one ``deepgen flow`` run (defaults are the command's)."""
 
-    EVALUATION_ONLY = ("grid",)
+    EVALUATION_ONLY = ("grid", "test_images", "eval_k", "eval_images")
 
     data: str = "moons"
     flow: str = "realnvp"
@@ -77,6 +80,12 @@ class FlowRunConfig(RunConfig):
     test_size: int = 20_000
     grid: int = 600
     eval_k: int = 16
+    dequantization: str = "uniform"  # images: or "variational" (Ho et al. 2019)
+    scales: int = 2  # multiscale: levels of squeeze → steps → factor-out
+    coupling: str = "affine"  # multiscale: the coupling's map, affine or spline
+    val_images: int | None = None  # images: validate on the first N held-out images (all)
+    test_images: int | None = None  # images: only the first N test images are scored
+    eval_images: int | None = None  # images: the final bounds on the first N val images
     data_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -85,14 +94,34 @@ class FlowRunConfig(RunConfig):
                 "--compile is not built for flow yet (its input checks and ActNorm's "
                 "initialization break the compiled graph); it is for vae and pixelcnn"
             )
-        if self.flow not in KINDS:
-            raise ConfigError(f"unknown flow {self.flow!r}; choose from {', '.join(KINDS)}")
+        if self.flow not in FLOWS:
+            raise ConfigError(f"unknown flow {self.flow!r}; choose from {', '.join(FLOWS)}")
         if self.data not in TOY_DATASETS and self.data not in IMAGE_DATA:
             known = ", ".join([*TOY_DATASETS, *IMAGE_DATA])
             raise ConfigError(f"unknown data {self.data!r}; choose from {known}")
         for name in ("steps", "hidden", "batch_size", "threads", "train_size", "test_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("test_images", "eval_images"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be >= 1, got {value}")
+        if self.dequantization not in DEQUANTIZATIONS:
+            raise ConfigError(
+                f"unknown dequantization {self.dequantization!r}; choose uniform or variational"
+            )
+        if self.coupling not in ("affine", "spline"):
+            raise ConfigError(f"unknown coupling {self.coupling!r}; choose affine or spline")
+        if self.scales < 1:
+            raise ConfigError(f"scales must be >= 1, got {self.scales}")
+        if self.val_images is not None and self.val_images < 1:
+            raise ConfigError(f"val_images must be >= 1, got {self.val_images}")
+        image_only = self.flow == "multiscale" or self.dequantization != "uniform"
+        if image_only and self.data not in IMAGE_DATA:
+            raise ConfigError(
+                "--flow multiscale and --dequantization variational are for images "
+                f"({', '.join(IMAGE_DATA)}), not {self.data}"
+            )
         if self.grid < 10:
             raise ConfigError(f"grid must be at least 10 points a side, got {self.grid}")
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -134,23 +163,40 @@ class FlowTask:
         val_x: Tensor,
         cfg: FlowRunConfig,
         device: torch.device,
+        dequantizer: VariationalDequantizer | None = None,
     ) -> None:
         self.flow, self.cfg, self.images = flow, cfg, cfg.images
-        self.train_x, self.val_x = train_x.to(device), val_x.to(device)
+        self.train_x, self.val_x = train_x.to(device), val_x[: cfg.val_images].to(device)
         self.offset = train_x.shape[1] * math.log(2) if self.images else 0.0
         self.sampler = EpochSampler(len(self.train_x), cfg.batch_size, cfg.seed, device)
-        self.optimizer = adam(flow.parameters(), cfg.lr)
+        self.dequantizer = dequantizer
+        params = list(flow.parameters())
+        if dequantizer is not None:
+            params += list(dequantizer.parameters())
+        self.optimizer = adam(params, cfg.lr)
         self.actnorms = [m for m in flow.modules() if isinstance(m, ActNorm)]
+
+    def _y(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Dequantized y = (x + u)/2 of binary x and log q(u | x) (0 when uniform)."""
+        if self.dequantizer is None:
+            return dequantize(x), x.new_zeros(len(x))
+        u, log_q = self.dequantizer(x)
+        return (x + u) / 2, log_q
 
     def step(self, update: int) -> dict[str, Tensor]:
         x = self.train_x[self.sampler.indices(update)]  # the global batch
-        if self.images:
-            x = dequantize(x)
+        log_q: Tensor | float = 0.0
+        if self.images and self.dequantizer is None:
+            x = dequantize(x)  # uniform noise for the whole global batch
         if not all(bool(m.initialized) for m in self.actnorms):
-            # ActNorm's data-dependent start from the whole global batch (every process alike)
-            with torch.no_grad(), exact_logdets(self.flow):
-                self.flow.log_prob(x)
-        loss = -self.flow.log_prob(local(x)).mean()  # this process's slice
+            # ActNorm's data-dependent start from the whole global batch (every process alike;
+            # a variational dequantizer's draws for it leave the random state as it was)
+            with torch.no_grad(), exact_logdets(self.flow), torch.random.fork_rng(devices=[]):
+                self.flow.log_prob(x if self.dequantizer is None else self._y(x)[0])
+        x = local(x)  # this process's slice
+        if self.dequantizer is not None:
+            x, log_q = self._y(x)
+        loss = -(self.flow.log_prob(x) - log_q).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -160,17 +206,22 @@ class FlowTask:
     def validate(self, update: int) -> dict[str, float]:
         x = self.val_x
         if self.images:
-            g = torch.Generator(device=x.device).manual_seed(self.cfg.seed + 1)
-            x = dequantize(x, g)
+            bounds = image_bounds(self.flow, x, 1, self.cfg.seed + 1, self.dequantizer)
+            return {"val_nll": bounds["nll"]}
         with exact_logdets(self.flow):
-            nll = -self.flow.log_prob(x).mean().item() + self.offset
+            nll = -self.flow.log_prob(x).mean().item()
         return {"val_nll": nll}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"flow": self.flow.state_dict(), "optimizer": self.optimizer.state_dict()}
+        state = {"flow": self.flow.state_dict(), "optimizer": self.optimizer.state_dict()}
+        if self.dequantizer is not None:
+            state["dequantizer"] = self.dequantizer.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.flow.load_state_dict(state["flow"])
+        if self.dequantizer is not None:
+            self.dequantizer.load_state_dict(state["dequantizer"])
         self.optimizer.load_state_dict(state["optimizer"])
 
 
@@ -208,27 +259,70 @@ def density_on_grid(
     return logp.view(n, n).numpy(), integral
 
 
-def _image_bounds(flow: Flow, x: Tensor, k: int, seed: int) -> dict[str, float]:
-    """Jensen and K-draw importance-weighted upper bounds on −log P(x), nats per image."""
+@torch.no_grad()
+def image_bounds(
+    flow: Flow,
+    x: Tensor,
+    k: int,
+    seed: int,
+    dequantizer: VariationalDequantizer | None = None,
+    batch: int = 500,
+) -> dict[str, float]:
+    """Jensen and K-draw importance-weighted upper bounds on −log P(x), nats per image, under
+    uniform (``dequantizer`` None) or variational dequantization; batched over images."""
     g = torch.Generator(device=x.device).manual_seed(seed)
-    offset = x.shape[1] * math.log(2)
-    logps = torch.stack([batched_log_prob(flow, dequantize(x, g), 1000) for _ in range(k)])
-    jensen = -logps.mean(0) + offset
-    iw = -log_mean_exp(logps, 0) + offset
-    n = x.shape[0]
+    jensen, iw = [], []
+    with exact_logdets(flow):
+        for i in range(0, len(x), batch):
+            j, w = dequantized_nll(flow.log_prob, x[i : i + batch], 2, dequantizer, k, g)
+            jensen.append(j)
+            iw.append(w)
+    nll, nll_iw = torch.cat(jensen).double(), torch.cat(iw).double()
+    n = len(nll)
     return {
-        "nll": jensen.mean().item(),
-        "nll_stderr": (jensen.std() / n**0.5).item() if n > 1 else float("nan"),
-        "nll_iw": iw.mean().item(),
-        "bits_per_dim": jensen.mean().item() / (x.shape[1] * math.log(2)),
+        "nll": nll.mean().item(),
+        "nll_stderr": (nll.std() / n**0.5).item() if n > 1 else float("nan"),
+        "nll_iw": nll_iw.mean().item(),
+        "bits_per_dim": nll.mean().item() / (x.shape[1] * math.log(2)),
     }
 
 
-def _build(cfg: FlowRunConfig, features: int, device: torch.device) -> Flow:
+@torch.no_grad()
+def sample_binary_images(flow: Flow, n: int) -> Tensor:
+    """x = ⌊2y⌋ for y ~ the flow: z ~ N(0, I) through the inverse of every transform after the
+    first (a :class:`Logit`), then y = (σ(v) − α)/(1 − 2α) clipped to [0, 1): a sample may
+    leave the range the Logit maps [0, 1] to, and its pixel is then 0 or 1 all the same."""
+    transforms = flow.transform.transforms
+    logit = transforms[0]
+    assert isinstance(logit, Logit)
+    z = flow.base().sample((n,))
+    v, _ = Compose(list(transforms[1:])).inverse(z)
+    y = (torch.sigmoid(v) - logit.alpha) / (1 - 2 * logit.alpha)
+    return (2 * y.clamp(0, 1 - 1e-6)).floor()
+
+
+def _build(
+    cfg: FlowRunConfig, features: int, shape: tuple[int, int] | None, device: torch.device
+) -> tuple[Flow, VariationalDequantizer | None]:
+    dequantizer = None
+    if cfg.dequantization == "variational":
+        assert shape is not None
+        dequantizer = VariationalDequantizer((1, *shape), levels=2).to(device)
+    if cfg.flow == "multiscale":
+        assert shape is not None
+        flow = ImageFlow(
+            (1, *shape),
+            levels=cfg.scales,
+            steps=cfg.layers or 4,
+            hidden=cfg.hidden,
+            map=cfg.coupling,
+            seed=cfg.seed,
+        )
+        return flow.to(device), dequantizer
     transform = build_transform(cfg.flow, features, cfg.layers, cfg.hidden, permute=cfg.images)
     if cfg.images:
         transform = Compose([Logit(features, alpha=1e-4), *transform.transforms])
-    return Flow(transform).to(device)
+    return Flow(transform).to(device), dequantizer
 
 
 def _load_data(cfg: FlowRunConfig) -> tuple[Tensor, Tensor, Tensor, tuple[int, int] | None]:
@@ -258,13 +352,15 @@ class FlowExperiment:
             raise ConfigError(
                 f"--batch-size {cfg.batch_size} exceeds the {len(train)} training points"
             )
+        if cfg.images and cfg.test_images is not None:
+            test = test[: cfg.test_images]
         self.test, self.shape = test, shape
-        flow = _build(cfg, train.shape[1], session.device)
+        flow, dequantizer = _build(cfg, train.shape[1], shape, session.device)
         fixed = {
             "features": train.shape[1],
             "image_shape": list(shape) if shape is not None else None,
         }
-        return FlowTask(flow, train, val, cfg, session.device), fixed
+        return FlowTask(flow, train, val, cfg, session.device, dequantizer), fixed
 
     def finish(self, session: Session, task: FlowTask, result: TrainResult) -> Outcome:
         """Images: the dequantization bounds on −log P(x); 2-D: test log-likelihood and the
@@ -288,8 +384,9 @@ class FlowExperiment:
         torch.manual_seed(cfg.seed + 1)  # sampling randomness, independent of training
         if cfg.images:
             assert shape is not None
-            test_b = _image_bounds(flow, test.to(device), cfg.eval_k, cfg.seed + 2)
-            val_b = _image_bounds(flow, task.val_x, cfg.eval_k, cfg.seed + 3)
+            deq = task.dequantizer
+            test_b = image_bounds(flow, test.to(device), cfg.eval_k, cfg.seed + 2, deq)
+            val_b = image_bounds(flow, task.val_x[: cfg.eval_images], cfg.eval_k, cfg.seed + 3, deq)
             metrics.update(
                 {
                     "test_nll": test_b["nll"],
@@ -302,8 +399,7 @@ class FlowExperiment:
                     "test_images": len(test),
                 }
             )
-            with torch.no_grad():
-                x = (2 * flow.sample(64)).floor().clamp(0, 1).cpu().numpy()
+            x = sample_binary_images(flow, 64).cpu().numpy()
             path = plot_image_grid(
                 x, shape, out / "samples.png", "Flow samples, discretized: x = ⌊2y⌋"
             )

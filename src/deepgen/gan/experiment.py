@@ -1,9 +1,9 @@
 """Train a GAN with the foundation trainer, evaluate it offline, write plots, report, metrics.
 
 ``run_gan(config, out_dir)`` is what ``deepgen gan`` calls. Data: ``ring8`` and ``grid25``
-(2-D mixtures of Gaussians, σ = 0.02, fresh samples every step) or ``mnist14`` (binary 14×14
-images; the generator outputs pixel probabilities; the discriminator and the scores see binary
-images sampled from them).
+(2-D mixtures of Gaussians, σ = 0.02, fresh samples every step), ``mnist14`` (binary 14×14
+images) or ``binarized-mnist`` (28×28; ``--arch dcgan`` by default): the generator outputs pixel
+probabilities; the discriminator and the scores see binary images sampled from them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from deepgen.data import load_dataset
 from deepgen.data.toy import grid_modes, ring_modes, sample_toy
 from deepgen.errors import ConfigError
 from deepgen.gan.classifier import DigitClassifier, load_or_train_classifier
+from deepgen.gan.conv import ConvGANConfig, build_conv_gan
 from deepgen.gan.losses import LOSSES, d_loss, g_loss, gradient_penalty, r1_penalty
 from deepgen.gan.metrics import class_histogram_kl, frechet_distance, mixture_metrics
 from deepgen.gan.models import EMA, Discriminator, GANModelConfig, Generator
@@ -29,7 +30,9 @@ from deepgen.train.optim import adam
 from deepgen.train.runconfig import RunConfig
 from deepgen.train.runner import Outcome, ReportFigure, Session, run_experiment
 
-GAN_DATA = ("ring8", "grid25", "mnist14")
+GAN_DATA = ("ring8", "grid25", "mnist14", "binarized-mnist")
+IMAGE_DATA = ("mnist14", "binarized-mnist")
+ARCHS = ("mlp", "dcgan")
 TOY_STD = 0.02  # the σ of deepgen.data.toy's ring8 and grid25
 
 
@@ -49,6 +52,10 @@ class GANRunConfig(RunConfig):
     EVALUATION_ONLY = ("eval_samples",)
 
     data: str = "ring8"
+    data_dir: str | None = None  # binarized-mnist: the .amat.gz files
+    classifier_dir: str | None = None  # binarized-mnist: labelled MNIST for the scoring network
+    arch: str = "mlp"  # or "dcgan" (convolutional, images)
+    width: int = 64  # dcgan: channel unit C
     loss: str = "ns"
     steps: int = 6000
     batch_size: int = 256
@@ -83,6 +90,10 @@ class GANRunConfig(RunConfig):
             )
         if self.data not in GAN_DATA:
             raise ConfigError(f"unknown GAN data {self.data!r}; choose from {', '.join(GAN_DATA)}")
+        if self.arch not in ARCHS:
+            raise ConfigError(f"unknown arch {self.arch!r}; choose from {', '.join(ARCHS)}")
+        if self.arch == "dcgan" and self.data not in IMAGE_DATA:
+            raise ConfigError(f"--arch dcgan is for images ({', '.join(IMAGE_DATA)})")
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown GAN loss {self.loss!r}; choose from {', '.join(LOSSES)}")
         for name in ("lr_g", "lr_d"):
@@ -107,6 +118,7 @@ class GANRunConfig(RunConfig):
             "checkpoint_every",
             "eval_samples",
             "classifier_epochs",
+            "width",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(
@@ -122,7 +134,7 @@ class GANRunConfig(RunConfig):
             layers=self.layers,
             d_hidden=self.hidden,
             d_layers=self.layers,
-            output="sigmoid" if self.data == "mnist14" else "linear",
+            output="sigmoid" if self.data in IMAGE_DATA else "linear",
             spectral_norm=self.spectral_norm,
         )
 
@@ -140,6 +152,17 @@ DATA_DEFAULTS: dict[str, dict[str, Any]] = {
         "z_dim": 32,
         "hidden": 256,
         "layers": 2,
+        "val_every": 500,
+        "eval_samples": 1000,
+    },
+    "binarized-mnist": {
+        "steps": 5000,
+        "arch": "dcgan",
+        "ema": 0.999,
+        "batch_size": 64,
+        "lr_g": 2e-4,
+        "lr_d": 2e-4,
+        "z_dim": 64,
         "val_every": 500,
         "eval_samples": 1000,
     },
@@ -168,7 +191,7 @@ class ImageScorer:
 
     @torch.no_grad()
     def features(self, x: Tensor) -> Tensor:
-        """Classifier features of images [n, 196] (on the CPU)."""
+        """Classifier features of flat images [n, H·W] (on the CPU)."""
         return self.classifier.features(x.detach().float().cpu())
 
     @torch.no_grad()
@@ -326,13 +349,14 @@ class GANExperiment:
         self.classifier_info: dict[str, Any] = {}
         self.reference: dict[str, Any] = {}
         t_cls = time.perf_counter()
-        if cfg.data == "mnist14":
-            data = load_dataset("mnist14")
+        if cfg.data in IMAGE_DATA:
+            data = load_dataset(cfg.data, cfg.data_dir)
+            labelled = data if cfg.data == "mnist14" else _labelled_mnist(cfg)
             for rank_turn in (True, False):  # rank 0 trains and caches; the others then load
                 if session.dist.is_main == rank_turn:
                     with torch.random.fork_rng():  # the training's random state stays the seed's
                         classifier, self.classifier_info = load_or_train_classifier(
-                            data, session.out / "classifier.pt", cfg.classifier_epochs
+                            labelled, session.out / "classifier.pt", cfg.classifier_epochs
                         )
                 session.dist.barrier()
             scorer = ImageScorer(classifier, data.test)
@@ -346,11 +370,18 @@ class GANExperiment:
         else:
             x_dim = 2
         self.classifier_seconds = time.perf_counter() - t_cls
-        model_cfg = cfg.model_config(x_dim)
-        gen = Generator(model_cfg).to(session.device)
-        disc = Discriminator(model_cfg).to(session.device)
-        task = GANTask(cfg, gen, disc, session.device, images, scorer)
-        return task, {"model": model_cfg.to_dict()}
+        if cfg.arch == "dcgan":
+            side = round(x_dim**0.5)
+            conv_cfg = ConvGANConfig((side, side), cfg.z_dim, cfg.width, cfg.spectral_norm)
+            gen, disc = build_conv_gan(conv_cfg)
+            model = {"arch": "dcgan", **conv_cfg.to_dict()}
+        else:
+            model_cfg = cfg.model_config(x_dim)
+            gen, disc = Generator(model_cfg), Discriminator(model_cfg)
+            model = model_cfg.to_dict()
+        gen, disc = gen.to(session.device), disc.to(session.device)
+        task = GANTask(cfg, gen, disc, session.device, images, scorer)  # type: ignore[arg-type]
+        return task, {"model": model}
 
     def finish(self, session: Session, task: GANTask, result: TrainResult) -> Outcome:
         """Sample metrics of the generator (and its EMA) on ``eval_samples`` samples."""
@@ -379,7 +410,7 @@ class GANExperiment:
             "classifier_seconds": self.classifier_seconds,
             "eval_seconds": eval_seconds,
         }
-        if cfg.data == "mnist14":
+        if cfg.data in IMAGE_DATA:
             metrics["scoring"] = (
                 "binary images sampled from the generated pixel probabilities; "
                 "reference = test split"
@@ -447,15 +478,16 @@ def _figures(cfg: GANRunConfig, task: GANTask, result: Any, out: Path) -> dict[s
         else:
             g = gens.get("_ema", gens[""])
             probs = g.sample(64, _seeded(cfg.seed + 2, task.device)).cpu()
+            side = round(probs.shape[1] ** 0.5)
             binary = torch.bernoulli(probs, generator=_seeded(cfg.seed + 3))
             files["samples"] = plot_image_tiles(
                 binary.numpy(),
-                (14, 14),
+                (side, side),
                 out / "samples.png",
-                "Generated 14×14 digits (binary samples of the pixel probabilities)",
+                f"Generated {side}×{side} digits (binary samples of the pixel probabilities)",
             )
             files["probabilities"] = plot_image_tiles(
-                probs.numpy(), (14, 14), out / "probabilities.png", "Pixel probabilities"
+                probs.numpy(), (side, side), out / "probabilities.png", "Pixel probabilities"
             )
             keys = [("fid", "classifier Fréchet distance"), ("class_kl", "class KL to uniform")]
     files["metrics_curve"] = plot_metric_curves(
@@ -464,24 +496,49 @@ def _figures(cfg: GANRunConfig, task: GANTask, result: Any, out: Path) -> dict[s
     return files
 
 
+def _labelled_mnist(cfg: GANRunConfig) -> Any:
+    """MNIST 28×28 with labels, for the scoring classifier of binarized MNIST (which has none):
+    ``classifier_dir``, else the ``mnist`` folder beside ``data_dir``."""
+    folder = cfg.classifier_dir
+    if folder is None and cfg.data_dir is not None:
+        folder = str(Path(cfg.data_dir).parent / "mnist")
+    if folder is None:
+        raise ConfigError(
+            "binarized MNIST has no labels: --classifier-dir DIR must name the MNIST IDX files "
+            "that train the scoring classifier"
+        )
+    return load_dataset("mnist28", folder)
+
+
 def _report_text(cfg: GANRunConfig) -> list[str]:
     extras = [
         f"R1 γ = {cfg.r1:g}" if cfg.r1 > 0 else "",
         "spectral normalisation" if cfg.spectral_norm else "",
         f"generator EMA β = {cfg.ema:g}" if cfg.ema > 0 else "",
     ]
+    nets = (
+        f"DCGAN-style convolutional generator and discriminator (channel unit {cfg.width}, "
+        "no batch normalisation)"
+        if cfg.arch == "dcgan"
+        else f"MLP generator and discriminator ({cfg.layers} hidden layers of {cfg.hidden})"
+    )
     text = [
-        f"MLP generator and discriminator ({cfg.layers} hidden layers of {cfg.hidden}); "
+        f"{nets}; "
         f"loss {cfg.loss}; {cfg.d_steps} discriminator update(s) per generator update; "
         + ", ".join(e for e in extras if e)
         + "."
     ]
-    if cfg.data == "mnist14":
+    if cfg.data in IMAGE_DATA:
+        trained_on = (
+            "the mnist14 training split"
+            if cfg.data == "mnist14"
+            else "MNIST 28×28 (labelled, binarized)"
+        )
         text.append(
-            "Scores use a CNN classifier trained by deepgen on the mnist14 training split "
-            "(no downloaded weights): Fréchet distance of its 64 penultimate features to the "
-            "1,000 test images, and the KL divergence of the predicted-class histogram to "
-            "uniform. The real validation images scored the same way are the reference."
+            f"Scores use a CNN classifier trained by deepgen on {trained_on} (no downloaded "
+            "weights): Fréchet distance of its 64 penultimate features to the test images, and "
+            "the KL divergence of the predicted-class histogram to uniform. The real "
+            "validation images scored the same way are the reference."
         )
     else:
         text.append(

@@ -104,6 +104,7 @@ class TrainerConfig:
     tensorboard: bool = False  # also write TensorBoard event files (out_dir/tensorboard)
     precision: str = "fp32"  # "bf16": each update under torch.autocast(bfloat16)
     device_type: str = "cpu"  # where autocast applies
+    max_seconds: float | None = None  # stop after this much training time (this session's)
 
     def __post_init__(self) -> None:
         for name in ("updates", "val_every", "checkpoint_every", "log_every"):
@@ -266,12 +267,18 @@ class Trainer:
             if cfg.precision == "bf16"
             else contextlib.nullcontext
         )
+        last = cfg.updates
         for update in range(start + 1, cfg.updates + 1):
             with autocast(), dist.data_parallel():
                 buffer.append(self.task.step(update))
             bar.update(1)
-            due_val = update % cfg.val_every == 0 or update == cfg.updates
-            due_ckpt = update % cfg.checkpoint_every == 0 or update == cfg.updates
+            if cfg.max_seconds is not None and update < last:
+                # rank 0's clock decides, so that every process stops at the same update
+                out_of_time = time.perf_counter() - t0 >= cfg.max_seconds
+                if dist.broadcast(out_of_time):
+                    last = update
+            due_val = update % cfg.val_every == 0 or update == last
+            due_ckpt = update % cfg.checkpoint_every == 0 or update == last
             if len(buffer) >= cfg.log_every or due_val or due_ckpt:
                 flush(update)
             if due_val:
@@ -289,15 +296,17 @@ class Trainer:
                 last_good = update
                 if self.on_checkpoint is not None:
                     self.on_checkpoint(update)
+            if update == last:
+                break
         bar.close()
         if board is not None:
             board.close()
         elapsed = time.perf_counter() - t0
-        done = cfg.updates - start
+        done = max(last - start, 0)
         return TrainResult(
             train=train_rows,
             val=val_rows,
-            updates=cfg.updates,
+            updates=max(last, start),
             wall_seconds=wall_before + elapsed,
             updates_per_second=done / elapsed if elapsed > 0 and done > 0 else math.nan,
         )

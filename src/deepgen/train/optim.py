@@ -21,12 +21,15 @@ FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def adam(
-    params: Iterable[nn.Parameter], lr: float, betas: tuple[float, float] = (0.9, 0.999)
+    params: Iterable[nn.Parameter],
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
 ) -> torch.optim.Adam:
     """Adam over ``params``, fused when every parameter is a floating tensor on CPU or CUDA."""
     params = list(params)
     fused = all(p.dtype in FUSED_DTYPES and p.device.type in ("cpu", "cuda") for p in params)
-    return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused or None)
+    return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, fused=fused or None)
 
 
 def maybe_compiled(fn: F, enabled: bool) -> F:

@@ -10,16 +10,21 @@ the logs hold.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 RESUME_MAY_CHANGE = frozenset(
-    {"steps", "updates", "device", "threads", "checkpoint_every", "tensorboard"}
+    {"steps", "updates", "minutes", "device", "threads", "checkpoint_every", "tensorboard"}
 )
 
 
+@dataclass(frozen=True)
 class RunConfig:
-    """Mixin for the frozen run-config dataclasses of the training commands."""
+    """Base of the frozen run-config dataclasses of the training commands: the settings every
+    one of them has besides its own (``minutes``: stop training after this much wall-clock
+    time, at the end of an update, even before ``steps``)."""
+
+    minutes: float | None = None
 
     EVALUATION_ONLY: ClassVar[tuple[str, ...]] = ()
     ALIASES: ClassVar[dict[str, str]] = {}  # old setting name -> field (config files, resume)

@@ -130,6 +130,9 @@ def run_experiment(
     device = resolve_device(cfg.device)
     precision = getattr(cfg, "precision", "fp32")
     check_precision(experiment.kind, precision, device)
+    minutes = getattr(cfg, "minutes", None)
+    if minutes is not None and not minutes > 0:
+        raise ConfigError(f"--minutes must be > 0, got {minutes}")
     with Distributed.start(device) as dist, _claimed(out, resume, dist):
         device = dist.device(device)
         dist.check_batch(cfg.batch_size)
@@ -148,6 +151,7 @@ def run_experiment(
             tensorboard=getattr(cfg, "tensorboard", False),
             precision=precision,
             device_type=device.type,
+            max_seconds=None if minutes is None else 60.0 * minutes,
         )
         meta = {"kind": experiment.kind, "run": cfg.identity(), **fixed}
         result = Trainer(task, schedule, out, meta=meta, dist=dist).run(resume=resume)

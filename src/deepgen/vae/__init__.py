@@ -10,6 +10,7 @@ torch.Size([4, 3, 2])
 """
 
 from deepgen.vae.composed import ComposedVAE, build_vae, closed_form_kl, seeded_from
+from deepgen.vae.hierarchical import HierarchicalVAE
 from deepgen.vae.model import OBJECTIVES, POSTERIORS, PRIORS, VAE, ElboTerms, VAEConfig
 from deepgen.vae.parts import (
     BernoulliDecoder,
@@ -33,6 +34,7 @@ __all__ = [
     "FlowEncoder",
     "FlowPrior",
     "GaussianEncoder",
+    "HierarchicalVAE",
     "StandardNormalPrior",
     "VAEConfig",
     "VampPrior",

@@ -67,8 +67,8 @@ class _Draw:
     log_px_z: Tensor
     log_pz: Tensor
     log_q: Tensor
-    q: Distribution
-    prior: Distribution
+    q: Distribution | None  # None: no single distribution (two stochastic layers)
+    prior: Distribution | None
 
     @property
     def log_w(self) -> Tensor:
@@ -82,9 +82,9 @@ class _Draw:
         return (self.log_q - self.log_pz).mean(0) if closed is None else closed
 
 
-def closed_form_kl(q: Distribution, p: Distribution) -> Tensor | None:
+def closed_form_kl(q: Distribution | None, p: Distribution | None) -> Tensor | None:
     """KL(q ‖ p) when torch.distributions has it registered for the pair, else None."""
-    if isinstance(q, FlowDistribution):
+    if q is None or p is None or isinstance(q, FlowDistribution):
         return None
     try:
         return kl_divergence(q, p)
@@ -114,10 +114,12 @@ class ComposedVAE(nn.Module):
     def from_config(cls, c: VAEConfig) -> ComposedVAE:
         """The parts a :class:`VAEConfig` names."""
         if c.posterior == "gaussian":
-            encoder: nn.Module = GaussianEncoder(c.x_dim, c.hidden, c.z_dim, c.activation)
+            encoder: nn.Module = GaussianEncoder(c.x_dim, c.hidden_sizes, c.z_dim, c.activation)
         else:
-            encoder = FlowEncoder(c.x_dim, c.hidden, c.z_dim, c.posterior, c.layers, c.flow_context)
-        decoder = BernoulliDecoder(c.z_dim, c.hidden, c.x_dim, c.activation)
+            encoder = FlowEncoder(
+                c.x_dim, c.hidden_sizes, c.z_dim, c.posterior, c.layers, c.flow_context
+            )
+        decoder = BernoulliDecoder(c.z_dim, c.hidden_sizes, c.x_dim, c.activation)
         if c.prior == "normal":
             prior: nn.Module = StandardNormalPrior(c.z_dim)
         elif c.prior == "vamp":
@@ -255,22 +257,34 @@ class ComposedVAE(nn.Module):
 
 
 def build_vae(config: VAEConfig) -> VAE | ComposedVAE:
-    """The seed VAE (fast path) when ``config`` is the seed's, else a :class:`ComposedVAE`."""
-    return VAE(config) if config.seed_model else ComposedVAE.from_config(config)
+    """The seed VAE (fast path) when ``config`` is the seed's, a :class:`HierarchicalVAE` with
+    a second stochastic layer, else a :class:`ComposedVAE`."""
+    if config.seed_model:
+        return VAE(config)
+    if config.z2_dim is not None:
+        from deepgen.vae.hierarchical import HierarchicalVAE  # it builds on this module
+
+        return HierarchicalVAE.from_config(config)
+    return ComposedVAE.from_config(config)
 
 
 def describe_model(c: VAEConfig) -> str:
     """One paragraph naming the architecture, posterior, prior, objective and estimator."""
-    enc = f"encoder {c.x_dim}→{c.hidden} ({c.activation})→2×{c.z_dim}, a Gaussian q(z|x)"
+    h = "→".join(str(n) for n in c.hidden_sizes)
+    enc = f"encoder {c.x_dim}→{h} ({c.activation})→2×{c.z_dim}, a Gaussian q(z|x)"
     if c.posterior != "gaussian":
         kind = "inverse autoregressive (IAF)" if c.posterior == "iaf" else "planar"
         enc += (
             f" followed by {c.layers} {kind} layers conditioned on a {c.flow_context}-feature "
             "encoder context h(x)"
         )
-    dec = f"decoder {c.z_dim}→{c.hidden} ({c.activation})→{c.x_dim} Bernoulli logits"
+    dec = f"decoder {c.z_dim}→{h} ({c.activation})→{c.x_dim} Bernoulli logits"
+    if c.z2_dim is not None:
+        h2 = "→".join(str(n) for n in c.hidden2_sizes)
+        enc += f", then q(z2|z) {c.z_dim}→{h2}→2×{c.z2_dim}"
+        dec = f"p(z|z2) {c.z2_dim}→{h2}→2×{c.z_dim} Gaussian, " + dec
     prior = {
-        "normal": "prior N(0, I)",
+        "normal": "prior N(0, I)" + (" on z2" if c.z2_dim is not None else ""),
         "vamp": f"VampPrior with {c.pseudo_inputs or 100} learned pseudo-inputs",
         "flow": f"a MAF prior with {c.prior_flows or 4} layers",
     }[c.prior]

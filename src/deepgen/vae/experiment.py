@@ -29,6 +29,7 @@ from deepgen.train import EpochSampler, TrainResult, load_checkpoint, resolve_de
 from deepgen.train.optim import adam, maybe_compiled
 from deepgen.train.runconfig import RunConfig
 from deepgen.train.runner import Outcome, ReportFigure, Session, run_experiment
+from deepgen.train.schedules import BURDA_ADAM_EPS, SCHEDULES, learning_rate
 from deepgen.vae.composed import ComposedVAE, build_vae, describe_model
 from deepgen.vae.model import VAE, VAEConfig
 
@@ -40,6 +41,7 @@ class VAERunConfig(RunConfig):
     """Everything that defines a VAE run (``config.json`` is this, as JSON)."""
 
     ALIASES: ClassVar[dict[str, str]] = {"updates": "steps"}  # runs before --steps
+    EVALUATION_ONLY = ("eval_k", "eval_images")
 
     data: str = "mnist14"
     data_dir: str | None = None
@@ -50,6 +52,10 @@ class VAERunConfig(RunConfig):
     objective: str = "elbo"
     hidden: int = 128
     z_dim: int = 8
+    depth: int = 1  # hidden layers per network (Burda et al.: 2)
+    z2_dim: int | None = None  # a second stochastic layer (Burda et al.: 50 above z = 100)
+    hidden2: int | None = None  # units of the networks between z and z2 (Burda et al.: 100)
+    schedule: str = "constant"  # or "burda": 3^i epochs at lr·10^(−i/7), Adam ε = 1e-4
     posterior: str = "gaussian"
     flows: int | None = None
     prior: str = "normal"
@@ -68,15 +74,22 @@ class VAERunConfig(RunConfig):
     val_images: int = 100
     checkpoint_every: int = 1000
     eval_k: int = 1000
+    eval_images: int | None = None  # the final evaluation on the first N train and val images
 
     def __post_init__(self) -> None:
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
+        if self.eval_images is not None and self.eval_images < 1:
+            raise ConfigError(f"--eval-images must be >= 1, got {self.eval_images}")
         for name in ("steps", "batch_size", "threads", "val_every", "val_images", "eval_k"):
             if getattr(self, name) < 1:
                 raise ConfigError(
                     f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
                 )
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(
+                f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}"
+            )
         self.model_config()  # validates samples, objective, sizes
 
     def model_config(self, x_dim: int = 196) -> VAEConfig:
@@ -85,6 +98,9 @@ class VAERunConfig(RunConfig):
             x_dim=x_dim,
             hidden=self.hidden,
             z_dim=self.z_dim,
+            depth=self.depth,
+            z2_dim=self.z2_dim,
+            hidden2=self.hidden2,
             objective=self.objective,
             samples=self.samples,
             posterior=self.posterior,
@@ -113,10 +129,14 @@ class VAETask:
         self.train_x = data.train.to(device)
         self.val_x = data.val[: cfg.val_images].to(device)
         self.sampler = EpochSampler(len(self.train_x), cfg.batch_size, cfg.seed, device)
-        self.optimizer = adam(model.parameters(), cfg.lr)
+        eps = BURDA_ADAM_EPS if cfg.schedule == "burda" else 1e-8
+        self.optimizer = adam(model.parameters(), cfg.lr, eps=eps)
         self.loss = maybe_compiled(model.loss, cfg.compile)
 
     def step(self, update: int) -> dict[str, Tensor]:
+        lr = learning_rate(self.cfg.schedule, self.cfg.lr, update, self.sampler.batches_per_epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         x = self.train_x[self.sampler.indices(update)]  # the global batch
         if self.dynamic:
             x = torch.bernoulli(x)
@@ -124,6 +144,8 @@ class VAETask:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.cfg.schedule != "constant":  # the rate is logged where it changes
+            stats = {**stats, "lr": torch.tensor(lr)}
         return {"loss": loss.detach(), **stats}
 
     @torch.no_grad()
@@ -210,12 +232,15 @@ class VAEExperiment:
         model, data, out, device = task.model, self.data, session.out, session.device
         model.eval()
         t_eval = time.perf_counter()
+        n = cfg.eval_images
         all_train = data.train_batch(
-            torch.arange(len(data.train)), torch.Generator().manual_seed(cfg.seed)
+            torch.arange(min(n or len(data.train), len(data.train))),
+            torch.Generator().manual_seed(cfg.seed),
         )
+        val_x = data.val[:n]
         train_eval = elbo_on(model, all_train, cfg.samples, cfg.seed)
-        val_eval = elbo_on(model, data.val, cfg.samples, cfg.seed)
-        ll = log_likelihood_on(model, data.val, cfg.eval_k, cfg.seed)
+        val_eval = elbo_on(model, val_x, cfg.samples, cfg.seed)
+        ll = log_likelihood_on(model, val_x, cfg.eval_k, cfg.seed)
         eval_seconds = time.perf_counter() - t_eval
 
         shape = data.image_shape
@@ -236,7 +261,7 @@ class VAEExperiment:
             "val_loglik_iwae_stderr": ll["stderr"],
             "val_loglik_iwae_mc_stderr": ll["mc_stderr"],
             "iwae_k": cfg.eval_k,
-            "val_images": len(data.val),
+            "val_images": len(val_x),
             "last_val100_rec": last["val_rec"],
             "eval_seconds": eval_seconds,
         }

@@ -56,6 +56,9 @@ class VAEConfig:
     hidden: int = 128
     z_dim: int = 8
     activation: str = "tanh"
+    depth: int = 1  # deterministic hidden layers of ``hidden`` units in each network
+    z2_dim: int | None = None  # a second stochastic layer z2 above z (Burda et al. 2016)
+    hidden2: int | None = None  # units of the depth layers between z and z2 (default hidden)
     objective: str = "elbo"
     samples: int = 2  # L for the ELBO, K (all groups together) for the others
     posterior: str = "gaussian"
@@ -69,7 +72,7 @@ class VAEConfig:
     estimator: str = "reparam"
 
     def __post_init__(self) -> None:
-        for name in ("x_dim", "hidden", "z_dim", "samples", "flow_context"):
+        for name in ("x_dim", "hidden", "z_dim", "samples", "flow_context", "depth"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"VAE {name} must be >= 1, got {getattr(self, name)}")
         for name, value, choices in (
@@ -84,6 +87,21 @@ class VAEConfig:
         self._check_objective()
 
     def _check_parts(self) -> None:
+        if self.z2_dim is None:
+            if self.hidden2 is not None:
+                raise ConfigError(
+                    "--hidden2 sizes the networks of a second stochastic layer: give --z2-dim too"
+                )
+        else:
+            if self.z2_dim < 1 or (self.hidden2 is not None and self.hidden2 < 1):
+                raise ConfigError("--z2-dim and --hidden2 must be >= 1")
+            if (self.posterior, self.prior, self.estimator) != ("gaussian", "normal", "reparam"):
+                raise ConfigError(
+                    "a second stochastic layer (--z2-dim) is built with a Gaussian posterior, "
+                    "the N(0, I) prior and reparameterized gradients only"
+                )
+            if self.objective == "piwae":
+                raise ConfigError("--objective piwae is not built for two stochastic layers")
         if self.posterior == "gaussian" and self.flows is not None:
             raise ConfigError("--flows needs a flow posterior (--posterior iaf or planar)")
         if self.flows is not None and self.flows < 1:
@@ -131,7 +149,19 @@ class VAEConfig:
             and self.objective in ("elbo", "iwae")
             and self.beta in (None, 1.0)
             and self.estimator == "reparam"
+            and self.depth == 1
+            and self.z2_dim is None
         )
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        """Hidden layer sizes of the networks between x and z."""
+        return (self.hidden,) * self.depth
+
+    @property
+    def hidden2_sizes(self) -> tuple[int, ...]:
+        """Hidden layer sizes of the networks between z and z2."""
+        return (self.hidden2 or self.hidden,) * self.depth
 
     @property
     def layers(self) -> int:

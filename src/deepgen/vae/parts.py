@@ -44,6 +44,11 @@ from deepgen.flows.flow import Flow
 from deepgen.nn import mlp
 
 
+def _sizes(hidden: int | Sequence[int]) -> list[int]:
+    """Hidden layer sizes: one int is one layer."""
+    return [hidden] if isinstance(hidden, int) else list(hidden)
+
+
 def _check_x(x: Tensor, x_dim: int) -> None:
     if x.dim() < 1 or x.shape[-1] != x_dim:
         raise ShapeError(
@@ -61,10 +66,12 @@ class GaussianEncoder(nn.Module):
     (torch.Size([5]), torch.Size([2]))
     """
 
-    def __init__(self, x_dim: int, hidden: int, z_dim: int, activation: str = "tanh") -> None:
+    def __init__(
+        self, x_dim: int, hidden: int | Sequence[int], z_dim: int, activation: str = "tanh"
+    ) -> None:
         super().__init__()
         self.x_dim, self.z_dim = x_dim, z_dim
-        self.net = mlp([x_dim, hidden, 2 * z_dim], activation)
+        self.net = mlp([x_dim, *_sizes(hidden), 2 * z_dim], activation)
 
     def local_params(self, x: Tensor) -> tuple[Tensor, ...]:
         """(μ(x), log σ²(x))."""
@@ -98,7 +105,7 @@ class FlowEncoder(nn.Module):
     def __init__(
         self,
         x_dim: int,
-        hidden: int,
+        hidden: int | Sequence[int],
         z_dim: int,
         flow: str = "iaf",
         layers: int = 2,
@@ -112,7 +119,7 @@ class FlowEncoder(nn.Module):
         if layers < 1:
             raise ConfigError(f"a flow posterior needs at least 1 layer, got {layers}")
         self.x_dim, self.z_dim, self.context_size = x_dim, z_dim, context
-        self.net = mlp([x_dim, hidden, 2 * z_dim + context], activation)
+        self.net = mlp([x_dim, *_sizes(hidden), 2 * z_dim + context], activation)
         steps: list[Transform] = []
         for i in range(layers):
             if flow == "iaf":
@@ -171,10 +178,12 @@ class BernoulliDecoder(nn.Module):
     torch.Size([3, 5])
     """
 
-    def __init__(self, z_dim: int, hidden: int, x_dim: int, activation: str = "tanh") -> None:
+    def __init__(
+        self, z_dim: int, hidden: int | Sequence[int], x_dim: int, activation: str = "tanh"
+    ) -> None:
         super().__init__()
         self.z_dim, self.x_dim = z_dim, x_dim
-        self.net = mlp([z_dim, hidden, x_dim], activation)
+        self.net = mlp([z_dim, *_sizes(hidden), x_dim], activation)
 
     def logits(self, z: Tensor) -> Tensor:
         """Logits of the D pixels."""

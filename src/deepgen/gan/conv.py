@@ -1,0 +1,160 @@
+"""DCGAN-style convolutional generator and discriminator for binary 28×28 and 14×14 images.
+
+Drop-in replacements for :class:`deepgen.gan.models.Generator` and
+:class:`deepgen.gan.models.Discriminator`: images travel flat, ``G(z)`` is [n, H·W] pixel
+probabilities and ``D(x)`` is [n] logits, so :class:`deepgen.gan.experiment.GANTask` uses them
+unchanged. There is no BatchNorm anywhere (a batch statistic would differ between the processes
+of a data-parallel run, and would couple the examples of a batch); every operation has a double
+backward, so R1 and WGAN-GP penalties (``create_graph=True``) work.
+
+>>> import torch
+>>> gen, disc = build_conv_gan(ConvGANConfig(image_shape=(14, 14), z_dim=8, width=8))
+>>> x = gen.sample(4, torch.Generator().manual_seed(0))
+>>> x.shape, disc(x).shape
+(torch.Size([4, 196]), torch.Size([4]))
+>>> bool(((x > 0) & (x < 1)).all())
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+from deepgen.errors import ConfigError, ShapeError
+
+IMAGE_SHAPES = ((28, 28), (14, 14))
+_BASE = 7  # the generator starts, and the 28×28 discriminator ends, at 7×7
+
+
+@dataclass(frozen=True)
+class ConvGANConfig:
+    """Sizes of the convolutional GAN: z ~ N(0, I_{z_dim}); ``width`` = C, the channel unit
+    (the generator starts at 4C channels, the discriminator ends at 2C); ``spectral_norm``
+    normalises every layer of the discriminator (as ``GANModelConfig.spectral_norm`` does).
+
+    ``image_shape`` may be given as a list (as read back from JSON); it is kept as a tuple.
+
+    >>> ConvGANConfig(image_shape=[14, 14]).x_dim
+    196
+    >>> ConvGANConfig().to_dict()
+    {'image_shape': (28, 28), 'z_dim': 64, 'width': 64, 'spectral_norm': False}
+    """
+
+    image_shape: tuple[int, int] = (28, 28)
+    z_dim: int = 64
+    width: int = 64
+    spectral_norm: bool = False
+
+    def __post_init__(self) -> None:
+        shape = tuple(self.image_shape)
+        if shape not in IMAGE_SHAPES:
+            choices = " or ".join(str(s) for s in IMAGE_SHAPES)
+            raise ConfigError(f"image_shape must be {choices} for the conv GAN, got {shape}")
+        object.__setattr__(self, "image_shape", shape)
+        for name in ("z_dim", "width"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+
+    @property
+    def x_dim(self) -> int:
+        """Pixels per image, H·W (the flat size of G's output and D's input)."""
+        return self.image_shape[0] * self.image_shape[1]
+
+    @property
+    def upsamplings(self) -> int:
+        """Stride-2 steps between 7×7 and the image: 2 for 28×28, 1 for 14×14."""
+        return {28: 2, 14: 1}[self.image_shape[0]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for checkpoints)."""
+        return asdict(self)
+
+
+def _sn(layer: nn.Module, on: bool) -> nn.Module:
+    return _spectral_norm(layer) if on else layer
+
+
+class ConvGenerator(nn.Module):
+    """x = G(z): linear → (4C, 7, 7) → [ReLU → ConvTranspose 4×4 stride 2, channels halved]
+    ×2 (28×28) or ×1 (14×14) → ReLU → 3×3 conv to 1 channel → sigmoid → flatten to [n, H·W].
+
+    No BatchNorm. ``spectral_norm=True`` (keyword; off by default, as in the MLP generator)
+    normalises every layer of G too; the config's flag is the discriminator's.
+
+    >>> gen = ConvGenerator(ConvGANConfig())  # 28×28, z_dim 64, C = 64
+    >>> sum(p.numel() for p in gen.parameters())
+    1471489
+    >>> gen(torch.zeros(2, 64)).shape
+    torch.Size([2, 784])
+    """
+
+    def __init__(self, cfg: ConvGANConfig, *, spectral_norm: bool = False) -> None:
+        super().__init__()
+        self.config = cfg
+        c = 4 * cfg.width
+        self.fc = _sn(nn.Linear(cfg.z_dim, c * _BASE * _BASE), spectral_norm)
+        layers: list[nn.Module] = []
+        for _ in range(cfg.upsamplings):
+            layers += [nn.ReLU(), _sn(nn.ConvTranspose2d(c, c // 2, 4, 2, 1), spectral_norm)]
+            c //= 2
+        layers += [nn.ReLU(), _sn(nn.Conv2d(c, 1, 3, 1, 1), spectral_norm), nn.Sigmoid()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """Map noise [n, z_dim] to pixel probabilities [n, H·W]."""
+        if z.dim() != 2 or z.shape[1] != self.config.z_dim:
+            raise ShapeError(f"expected noise [n, {self.config.z_dim}], got {list(z.shape)}")
+        h = self.fc(z).unflatten(1, (4 * self.config.width, _BASE, _BASE))
+        return self.net(h).flatten(1)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n samples from z ~ N(0, I) (noise from ``generator`` when given)."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.config.z_dim, generator=generator, device=device)
+        return self(z)
+
+
+class ConvDiscriminator(nn.Module):
+    """D(x) ∈ ℝ, a logit (or critic value): (1, H, W) → Conv 4×4 stride 2 to C → LeakyReLU(0.2)
+    → Conv 4×4 stride 2 to 2C → LeakyReLU(0.2) → flatten → linear (28×28: 1→14→7 pixels a side;
+    14×14: 1→7→3). Each layer spectrally normalised when ``config.spectral_norm``.
+
+    >>> disc = ConvDiscriminator(ConvGANConfig())  # 28×28, C = 64
+    >>> sum(p.numel() for p in disc.parameters())
+    138561
+    >>> disc(torch.zeros(3, 784)).shape
+    torch.Size([3])
+    """
+
+    def __init__(self, cfg: ConvGANConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        sn, c = cfg.spectral_norm, cfg.width
+        side = cfg.image_shape[0]
+        for _ in range(2):
+            side = (side + 2 - 4) // 2 + 1  # a 4×4 stride-2 conv with padding 1
+        self.net = nn.Sequential(
+            _sn(nn.Conv2d(1, c, 4, 2, 1), sn),
+            nn.LeakyReLU(0.2),
+            _sn(nn.Conv2d(c, 2 * c, 4, 2, 1), sn),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            _sn(nn.Linear(2 * c * side * side, 1), sn),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits [n] of flat images [n, H·W]."""
+        if x.dim() != 2 or x.shape[1] != self.config.x_dim:
+            raise ShapeError(f"expected flat images [n, {self.config.x_dim}], got {list(x.shape)}")
+        return self.net(x.unflatten(1, (1, *self.config.image_shape))).squeeze(-1)
+
+
+def build_conv_gan(cfg: ConvGANConfig) -> tuple[ConvGenerator, ConvDiscriminator]:
+    """The generator and discriminator of ``cfg`` (freshly initialised, on the CPU)."""
+    return ConvGenerator(cfg), ConvDiscriminator(cfg)

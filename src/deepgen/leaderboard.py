@@ -1,0 +1,357 @@
+"""``deepgen leaderboard``: every family trained for the same budget on one data set and scored on
+the same test images, beside the published figures.
+
+Each family is a real training run (``DIR/<family>/``, the same runner as its own command), for
+the same budget: wall-clock ``minutes`` each, or ``epochs`` (which reproduce on any machine).
+The score is −log p(x) in nats per test image, with what kind of number it is:
+
+* ``exact``: the PixelCNN's −Σ_i log p(x_i | x_<i);
+* ``estimate``: the latent-variable models' importance-sampled log p(x) with K = ``eval_k``
+  samples (5,000 by default; a stochastic lower bound of log p(x) whose bias shrinks with K),
+  with the standard error of the mean over test images;
+* ``upper bound``: the flow's uniform-dequantization bound −E_u[log p(y)] + D log 2;
+* ``sample metrics``: the GAN has no likelihood; its row gives the classifier Fréchet distance
+  of 1,000 samples to the test images, beside real held-out images scored the same way.
+
+Published figures (Burda et al. 2016, Table 1; van den Oord et al. 2016) stand beside ours
+where one exists for the same data and model family.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from deepgen.errors import ConfigError
+from deepgen.fileio import atomic_write_bytes, write_json
+from deepgen.report import HtmlReport
+from deepgen.report.plots import moving_average
+from deepgen.train.lock import claim_out_dir
+
+FAMILIES = ("vae", "iwae", "pixelcnn", "flow", "gan")
+
+PUBLISHED: dict[str, dict[str, tuple[float, str]]] = {
+    "binarized-mnist": {
+        "vae": (86.76, "Burda et al. 2016, Table 1: VAE, 1 stochastic layer, k = 1"),
+        "iwae": (84.78, "Burda et al. 2016, Table 1: IWAE, 1 stochastic layer, k = 50"),
+        "pixelcnn": (81.30, "van den Oord et al. 2016: PixelCNN"),
+    }
+}
+EVAL_IMAGES = 500  # each run's own final evaluation (train, validation): the test is scored here
+KINDS = {
+    "vae": "estimate",
+    "iwae": "estimate",
+    "pixelcnn": "exact",
+    "flow": "upper bound",
+    "gan": "sample metrics",
+}
+
+
+@dataclass(frozen=True)
+class LeaderboardConfig:
+    """One leaderboard: data, families, the budget (``minutes`` or ``epochs`` per family),
+    the test images scored and the importance samples of the latent-variable models."""
+
+    data: str = "binarized-mnist"
+    data_dir: str | None = None
+    families: tuple[str, ...] = FAMILIES
+    minutes: float | None = None
+    epochs: float | None = None
+    test_images: int | None = None
+    eval_k: int = 5000
+    classifier_epochs: int = 8  # the GAN's scoring classifier (MNIST 28×28 with labels)
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.families if f not in FAMILIES]
+        if unknown or not self.families:
+            raise ConfigError(
+                f"unknown families {', '.join(unknown) or '(none given)'}; choose from "
+                f"{', '.join(FAMILIES)}"
+            )
+        if len(set(self.families)) != len(self.families):
+            raise ConfigError("--families names a family twice")
+        if (self.minutes is None) == (self.epochs is None):
+            raise ConfigError("give exactly one budget: --minutes M or --epochs E")
+        for name in ("minutes", "epochs"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"--{name} must be a finite number > 0, got {value}")
+        if self.test_images is not None and self.test_images < 1:
+            raise ConfigError(f"--test-images must be >= 1, got {self.test_images}")
+        if self.eval_k < 1:
+            raise ConfigError(f"--eval-k must be >= 1, got {self.eval_k}")
+
+
+# Per family: the model's name in the table, the run's batch size and its command's settings.
+# The VAE and IWAE are Burda et al.'s one-stochastic-layer architecture and schedule.
+_BURDA1 = {"hidden": 200, "depth": 2, "z_dim": 50, "lr": 1e-3, "schedule": "burda"}
+SETTINGS: dict[str, dict[str, Any]] = {
+    "vae": {**_BURDA1, "objective": "elbo", "samples": 1, "batch_size": 20},
+    "iwae": {**_BURDA1, "objective": "iwae", "samples": 50, "batch_size": 20},
+    "pixelcnn": {"batch_size": 64, "lr": 1e-3, "lr_halflife": 20_000.0},
+    "flow": {
+        "flow": "multiscale",
+        "dequantization": "variational",
+        "hidden": 32,
+        "batch_size": 32,
+        "lr": 2e-3,
+    },
+    "gan": {"batch_size": 64, "width": 32},  # and deepgen gan's other binarized-mnist defaults
+}
+MODELS = {
+    "vae": "VAE 784-200-200-50 (Burda et al. 1-layer), ELBO k = 1, Burda schedule",
+    "iwae": "IWAE 784-200-200-50 (Burda et al. 1-layer), k = 50, Burda schedule",
+    "pixelcnn": "PixelCNN, 6 masked layers of 32 channels (smaller than the paper's)",
+    "flow": "multi-scale flow (2 scales × 4 steps: ActNorm, 1×1 conv, affine coupling; 32 "
+    "channels), variational dequantization",
+    "gan": "DCGAN-style (width 32, no batch norm), non-saturating loss, generator EMA",
+}
+
+
+def _steps(cfg: LeaderboardConfig, train_size: int, batch: int) -> int:
+    if cfg.epochs is None:
+        return 10**9  # the minutes decide
+    return max(1, math.ceil(cfg.epochs * (train_size // batch)))
+
+
+def _common(cfg: LeaderboardConfig, steps: int) -> dict[str, Any]:
+    return {
+        "data": cfg.data,
+        "data_dir": cfg.data_dir,
+        "steps": steps,
+        "minutes": cfg.minutes,
+        "seed": cfg.seed,
+        "device": cfg.device,
+        "threads": cfg.threads,
+    }
+
+
+def _train_family(
+    family: str, cfg: LeaderboardConfig, out: Path, train_size: int, quiet: bool
+) -> dict[str, Any]:
+    """Train one family into ``out``; returns its run's metrics and its score."""
+    settings = SETTINGS[family]
+    common = _common(cfg, _steps(cfg, train_size, settings["batch_size"]))
+    if family in ("vae", "iwae"):
+        from deepgen.vae.experiment import VAERunConfig, evaluate_checkpoint, run_vae
+
+        vae_cfg = VAERunConfig(
+            **common,
+            **settings,
+            eval_k=100,
+            eval_images=EVAL_IMAGES,
+            val_images=100,
+            val_every=500,
+            checkpoint_every=5000,
+        )
+        metrics = run_vae(vae_cfg, out, quiet=quiet)
+        ev = evaluate_checkpoint(
+            out / "checkpoint.pt",
+            k=cfg.eval_k,
+            split="test",
+            device=cfg.device,
+            data_dir=cfg.data_dir,
+            seed=cfg.seed,
+            limit=cfg.test_images,
+            threads=cfg.threads,
+        )
+        score = {"test_nll": -ev["log_px"], "stderr": ev["stderr"], "test_images": ev["images"]}
+        return {**metrics, **score, "curve": ("loss", "−ELBO / −L_K per minibatch")}
+    if family == "pixelcnn":
+        from deepgen.autoregressive.experiment import PixelCNNRunConfig, run_pixelcnn
+
+        pcfg = PixelCNNRunConfig(
+            **common,
+            **settings,
+            val_every=500,
+            val_images=200,
+            checkpoint_every=1000,
+            samples=16,
+            test_images=cfg.test_images,
+            eval_images=EVAL_IMAGES,
+        )
+        metrics = run_pixelcnn(pcfg, out, quiet=quiet)
+        score = {"stderr": metrics["test_nll_stderr"]}
+        return {**metrics, **score, "curve": ("nll", "NLL per minibatch")}
+    if family == "gan":
+        from deepgen.gan.experiment import config_for, run_gan
+
+        gcfg = config_for(
+            cfg.data,
+            **{k: v for k, v in common.items() if k != "data"},
+            val_every=1000,
+            checkpoint_every=2000,
+            eval_samples=1000,
+            classifier_epochs=cfg.classifier_epochs,
+        )
+        metrics = run_gan(gcfg, out, quiet=quiet)
+        score = {"test_nll": None, "stderr": None, "test_images": 10_000}
+        return {**metrics, **score, "curve": None}
+    from deepgen.flows.experiment import FlowRunConfig, run_flow
+
+    fcfg = FlowRunConfig(
+        **common,
+        **settings,
+        val_images=200,
+        val_every=500,
+        checkpoint_every=2000,
+        test_images=cfg.test_images,
+        eval_images=EVAL_IMAGES,
+    )
+    metrics = run_flow(fcfg, out, quiet=quiet)
+    score = {"stderr": metrics["test_nll_stderr"]}
+    return {**metrics, **score, "curve": ("nll", "dequantized NLL bound per minibatch")}
+
+
+def _row(family: str, cfg: LeaderboardConfig, result: dict[str, Any]) -> dict[str, Any]:
+    published, reference = PUBLISHED.get(cfg.data, {}).get(family, (None, None))
+    extra = {}
+    if family == "gan":  # the offline sample metrics, against real held-out images
+        extra["sample_metrics"] = {
+            k: result[k]
+            for k in ("fid_ema", "fid", "fid_real_val", "class_kl_ema", "class_kl_real_val")
+            if k in result
+        }
+    return {
+        "family": family,
+        "model": MODELS[family],
+        "test_nll": result["test_nll"],
+        "stderr": result["stderr"],
+        "kind": KINDS[family],
+        "published": published,
+        "reference": reference,
+        "minutes": result["wall_seconds"] / 60.0,
+        "updates": result["updates"],
+        "test_images": result["test_images"],
+        **extra,
+    }
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The rows as a markdown table (nats per test image)."""
+
+    def num(v: Any, fmt: str = ".2f") -> str:
+        return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+    lines = [
+        "| family | model | −log p(x), nats | ± | kind | published | reference | minutes | "
+        "updates | test images |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['family']} | {r['model']} | {num(r['test_nll'])} | {num(r['stderr'])} | "
+            f"{r['kind']} | {num(r['published'])} | {r['reference'] or '—'} | "
+            f"{num(r['minutes'], '.1f')} | {r['updates']:,} | {r['test_images']:,} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _read_rows(path: Path) -> list[dict[str, float]]:
+    import json
+
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_learning_curves(curves: dict[str, tuple[list[int], list[float], str]], path: Path) -> Path:
+    """Each family's training objective (nats per image, moving mean) against updates."""
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
+    for family, (u, y, label) in curves.items():
+        if y:
+            ax.plot(u, moving_average(y, max(1, len(y) // 50)), label=f"{family}: {label}")
+    ax.set_xscale("log")
+    ax.set_xlabel("weight updates")
+    ax.set_ylabel("nats per image (training minibatches)")
+    ys = [v for _, y, _ in curves.values() for v in y]
+    if ys:
+        lo, hi = float(np.min(ys)), float(np.percentile(ys, 90))
+        ax.set_ylim(lo - 5, max(hi, lo + 10))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Learning curves")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
+def run_leaderboard(
+    cfg: LeaderboardConfig,
+    out_dir: str | Path,
+    quiet: bool = False,
+    on_family: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train and score every family of ``cfg`` into ``out_dir``; write ``leaderboard.json``,
+    ``leaderboard.md`` and ``report.html``. Returns ``{"rows": [...], ...}``."""
+    from deepgen.data import load_dataset
+
+    t0 = time.perf_counter()
+    with claim_out_dir(out_dir, resume=None) as out:
+        if (out / "leaderboard.json").exists():
+            raise ConfigError(f"{out} already holds a leaderboard; use another --out")
+        train_size = len(load_dataset(cfg.data, cfg.data_dir).train)
+        rows, samples, curves = [], {}, {}
+        for family in cfg.families:
+            if on_family is not None:
+                on_family(family)
+            result = _train_family(family, cfg, out / family, train_size, quiet)
+            rows.append(_row(family, cfg, result))
+            # the rows so far, so that a stop later in a long leaderboard loses nothing
+            write_json(out / "partial.json", {"rows": rows, "config": asdict(cfg)})
+            samples[family] = out / family / "samples.png"
+            if result["curve"] is not None:  # in nats per image
+                key, label = result["curve"]
+                log = _read_rows(out / family / "train_log.jsonl")
+                curves[family] = ([r["update"] for r in log], [r[key] for r in log], label)
+        table = markdown_table(rows)
+        for row in rows:
+            m = row.get("sample_metrics")
+            if m:
+                gen = "EMA generator" if "fid_ema" in m else "generator"
+                table += (
+                    f"\nGAN ({gen}, 1,000 samples): classifier Fréchet distance "
+                    f"{m.get('fid_ema', m.get('fid')):.2f} to the test images; real held-out "
+                    f"images score {m['fid_real_val']:.2f}.\n"
+                )
+        atomic_write_bytes(out / "leaderboard.md", table.encode())
+        figure = plot_learning_curves(curves, out / "learning_curves.png")
+        report = HtmlReport(f"Leaderboard on {cfg.data}")
+        budget = f"{cfg.minutes:g} minutes" if cfg.minutes else f"{cfg.epochs:g} epochs"
+        report.paragraph(
+            f"Each family trained for {budget} and scored on the same test images, in nats per "
+            "image: exact (PixelCNN), an importance-sampled estimate with K = "
+            f"{cfg.eval_k} (latent-variable models), or an upper bound (the dequantized flow)."
+        )
+        report.heading("Results")
+        for row in rows:
+            flat = {k: v for k, v in row.items() if k not in ("family", "sample_metrics")}
+            report.table({**flat, **row.get("sample_metrics", {})}, caption=row["family"])
+        report.heading("Samples")
+        for family, path in samples.items():
+            with contextlib.suppress(FileNotFoundError):
+                report.image(path, f"{family}: {MODELS[family]}")
+        report.heading("Learning curves")
+        report.image(figure, "Training objective per minibatch (moving mean), nats per image")
+        report.heading("Configuration")
+        report.table(asdict(cfg))
+        report.write(out / "report.html")
+        result = {
+            "rows": rows,
+            "config": asdict(cfg),
+            "total_seconds": time.perf_counter() - t0,
+        }
+        write_json(out / "leaderboard.json", result)
+        (out / "partial.json").unlink(missing_ok=True)
+        return result

@@ -1,0 +1,40 @@
+"""``deepgen gan --arch dcgan`` end to end on 14×14 digits, sampling from its checkpoint, and
+the refusals of the 28×28 path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from deepgen.cli.main import main
+from deepgen.errors import ConfigError
+from deepgen.gan.experiment import config_for
+
+
+def test_dcgan_trains_scores_and_samples(tmp_path: Path) -> None:
+    out = tmp_path / "gan"
+    args = ["gan", "--data", "mnist14", "--arch", "dcgan", "--width", "8", "--steps", "12"]
+    args += ["--val-every", "6", "--eval-samples", "200", "--classifier-epochs", "1", "--quiet"]
+    assert main([*args, "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["updates"] == 12 and m["fid_ema"] > m["fid_real_val"] > 0
+    model = json.loads((out / "config.json").read_text())
+    assert (model["arch"], model["width"]) == ("dcgan", 8)
+    assert "DCGAN-style convolutional" in (out / "report.html").read_text()
+    drawn = tmp_path / "drawn"
+    ckpt = str(out / "checkpoint.pt")
+    assert main(["sample", "--checkpoint", ckpt, "--n", "6", "--out", str(drawn)]) == 0
+    x = torch.load(drawn / "samples.pt")
+    assert x.shape == (6, 196) and bool(((x >= 0) & (x <= 1)).all())
+
+
+def test_28x28_settings_and_refusals(tmp_path: Path) -> None:
+    cfg = config_for("binarized-mnist", data_dir=str(tmp_path / "bm"))
+    assert (cfg.arch, cfg.z_dim, cfg.batch_size) == ("dcgan", 64, 64)
+    with pytest.raises(ConfigError, match="--arch dcgan is for images"):
+        config_for("ring8", arch="dcgan")
+    with pytest.raises(ConfigError, match="unknown arch"):
+        config_for("mnist14", arch="resnet")

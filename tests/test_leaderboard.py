@@ -1,0 +1,87 @@
+"""``deepgen leaderboard`` on a tiny budget: one row per family, with its kind, the published
+figure where one exists, the same test images for all, and the files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from deepgen.cli.main import main
+from deepgen.errors import ConfigError
+from deepgen.leaderboard import LeaderboardConfig, markdown_table
+
+
+def test_tiny_leaderboard_on_binarized_mnist(
+    shared_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "board"
+    data = str(shared_dir / "data" / "binarized_mnist")
+    args = ["leaderboard", "--data", "binarized-mnist", "--data-dir", data, "--epochs", "0.004"]
+    args += ["--test-images", "12", "--eval-k", "40", "--classifier-epochs", "1"]
+    assert main([*args, "--out", str(out), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    by = {r["family"]: r for r in rows}
+    assert list(by) == ["vae", "iwae", "pixelcnn", "flow", "gan"]
+    assert {f: r["kind"] for f, r in by.items()} == {
+        "vae": "estimate",
+        "iwae": "estimate",
+        "pixelcnn": "exact",
+        "flow": "upper bound",
+        "gan": "sample metrics",
+    }
+    assert (by["vae"]["published"], by["iwae"]["published"]) == (86.76, 84.78)
+    assert by["pixelcnn"]["published"] == 81.30 and by["flow"]["published"] is None
+    gan = by.pop("gan")  # no likelihood: its sample metrics against real held-out images
+    assert gan["test_nll"] is None and gan["published"] is None
+    assert gan["sample_metrics"]["fid_ema"] > gan["sample_metrics"]["fid_real_val"] > 0
+    assert "Burda" in by["vae"]["reference"] and "van den Oord" in by["pixelcnn"]["reference"]
+    for r in by.values():
+        assert r["test_images"] == 12
+        # 784 binary pixels: a barely trained model is far worse than a coin per pixel's
+        # 543 nats only if broken, and no model scores below 0 nats
+        assert 0 < r["test_nll"] < 800, r
+        assert r["stderr"] > 0
+    # the epoch budget: 0.004 of 50,000 images in batches of 20 (vae, iwae) and 64 (pixelcnn)
+    assert by["vae"]["updates"] == by["iwae"]["updates"] == 10
+    assert by["pixelcnn"]["updates"] == 4  # ceil(0.004 · 781)
+    assert by["flow"]["updates"] == 7 and gan["updates"] == 4  # batches of 32 and 64
+    for name in ("leaderboard.json", "leaderboard.md", "report.html", "learning_curves.png"):
+        assert (out / name).is_file(), name
+    for family in [*by, "gan"]:
+        assert (out / family / "checkpoint.pt").is_file()
+    table = (out / "leaderboard.md").read_text()
+    assert "| vae |" in table and "86.76" in table and "upper bound" in table
+    assert "GAN (EMA generator, 1,000 samples): classifier Fréchet distance" in table
+
+
+def test_budget_and_families_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(ConfigError, match="exactly one budget"):
+        LeaderboardConfig(minutes=1.0, epochs=1.0)
+    with pytest.raises(ConfigError, match="unknown families gan2"):
+        LeaderboardConfig(families=("vae", "gan2"), epochs=1.0)
+    with pytest.raises(ConfigError, match="names a family twice"):
+        LeaderboardConfig(families=("vae", "vae"), epochs=1.0)
+    with pytest.raises(SystemExit) as stop:
+        main(["leaderboard", "--out", str(tmp_path), "--minutes", "0"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "must be a finite number > 0" in err
+
+
+def test_markdown_table_marks_missing_figures() -> None:
+    row = {
+        "family": "flow",
+        "model": "m",
+        "test_nll": 100.0,
+        "stderr": 1.5,
+        "kind": "upper bound",
+        "published": None,
+        "reference": None,
+        "minutes": 2.0,
+        "updates": 1200,
+        "test_images": 10,
+    }
+    line = markdown_table([row]).splitlines()[2]
+    assert line == "| flow | m | 100.00 | 1.50 | upper bound | — | — | 2.0 | 1,200 | 10 |"
