@@ -51,6 +51,30 @@ def test_tiny_leaderboard_on_binarized_mnist(
         assert (out / name).is_file(), name
     for family in [*by, "gan"]:
         assert (out / family / "checkpoint.pt").is_file()
+    # each family ran with the leaderboard's settings for it
+    config = {f: json.loads((out / f / "config.json").read_text()) for f in [*by, "gan"]}
+    assert (config["gan"]["width"], config["gan"]["arch"]) == (32, "dcgan")
+    assert (config["iwae"]["objective"], config["iwae"]["samples"]) == ("iwae", 50)
+    assert (config["vae"]["depth"], config["vae"]["schedule"]) == (2, "burda")
+    assert (config["flow"]["flow"], config["flow"]["dequantization"]) == (
+        "multiscale",
+        "variational",
+    )
+    # the same checkpoints scored without training give the same rows
+    loaded = tmp_path / "loaded"
+    given = [f"{f}={out / f / 'checkpoint.pt'}" for f in ("iwae", "pixelcnn", "flow", "gan")]
+    again = ["leaderboard", "--data", "binarized-mnist", "--data-dir", data, "--test-images", "12"]
+    again += ["--eval-k", "40", "--classifier-epochs", "1", "--families", "iwae,pixelcnn,flow,gan"]
+    again += [x for g in given for x in ("--checkpoint", g)]  # no budget: nothing is trained
+    assert main([*again, "--out", str(loaded), "--json"]) == 0
+    rows2 = {r["family"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    for family in ("iwae", "pixelcnn", "flow"):
+        assert rows2[family]["test_nll"] == pytest.approx(by[family]["test_nll"], rel=1e-6)
+        assert rows2[family]["updates"] == by[family]["updates"]
+        assert rows2[family]["model"].startswith("checkpoint ")
+    assert rows2["gan"]["sample_metrics"]["fid_ema"] == pytest.approx(
+        gan["sample_metrics"]["fid_ema"], rel=1e-6
+    )
     table = (out / "leaderboard.md").read_text()
     assert "| vae |" in table and "86.76" in table and "upper bound" in table
     assert "GAN (EMA generator, 1,000 samples): classifier Fréchet distance" in table
@@ -59,6 +83,10 @@ def test_tiny_leaderboard_on_binarized_mnist(
 def test_budget_and_families_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(ConfigError, match="exactly one budget"):
         LeaderboardConfig(minutes=1.0, epochs=1.0)
+    with pytest.raises(ConfigError, match="give a budget for flow, gan"):
+        LeaderboardConfig(families=("vae", "flow", "gan"), checkpoints=(("vae", "x.pt"),))
+    with pytest.raises(ConfigError, match="gan is not in --families"):
+        LeaderboardConfig(families=("vae",), epochs=1.0, checkpoints=(("gan", "x.pt"),))
     with pytest.raises(ConfigError, match="unknown families gan2"):
         LeaderboardConfig(families=("vae", "gan2"), epochs=1.0)
     with pytest.raises(ConfigError, match="names a family twice"):

@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 
 from deepgen.errors import ConfigError
 from deepgen.fileio import atomic_write_bytes, write_json
+from deepgen.leaderboard_scoring import score_checkpoint, vae_test_score
 from deepgen.report import HtmlReport
 from deepgen.report.plots import moving_average
 from deepgen.train.lock import claim_out_dir
@@ -44,6 +45,14 @@ PUBLISHED: dict[str, dict[str, tuple[float, str]]] = {
         "iwae": (84.78, "Burda et al. 2016, Table 1: IWAE, 1 stochastic layer, k = 50"),
         "pixelcnn": (81.30, "van den Oord et al. 2016: PixelCNN"),
     }
+}
+# what each family's learning curve plots (train_log key, label); the GAN's losses are not nats
+CURVES: dict[str, tuple[str, str] | None] = {
+    "vae": ("loss", "−ELBO per minibatch"),
+    "iwae": ("loss", "−L_K per minibatch"),
+    "pixelcnn": ("nll", "NLL per minibatch"),
+    "flow": ("nll", "dequantized NLL bound per minibatch"),
+    "gan": None,
 }
 EVAL_IMAGES = 500  # each run's own final evaluation (train, validation): the test is scored here
 KINDS = {
@@ -68,6 +77,7 @@ class LeaderboardConfig:
     test_images: int | None = None
     eval_k: int = 5000
     classifier_epochs: int = 8  # the GAN's scoring classifier (MNIST 28×28 with labels)
+    checkpoints: tuple[tuple[str, str], ...] = ()  # (family, checkpoint file): scored, not trained
     seed: int = 0
     device: str = "auto"
     threads: int = 1
@@ -81,14 +91,24 @@ class LeaderboardConfig:
             )
         if len(set(self.families)) != len(self.families):
             raise ConfigError("--families names a family twice")
-        if (self.minutes is None) == (self.epochs is None):
+        trained = set(self.families) - {f for f, _ in self.checkpoints}
+        if self.minutes is not None and self.epochs is not None:
             raise ConfigError("give exactly one budget: --minutes M or --epochs E")
+        if trained and self.minutes is None and self.epochs is None:
+            raise ConfigError(
+                f"give a budget for {', '.join(sorted(trained))}: --minutes M or --epochs E"
+            )
         for name in ("minutes", "epochs"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"--{name} must be a finite number > 0, got {value}")
         if self.test_images is not None and self.test_images < 1:
             raise ConfigError(f"--test-images must be >= 1, got {self.test_images}")
+        for family, _ in self.checkpoints:
+            if family not in self.families:
+                raise ConfigError(f"--checkpoint {family}=…: {family} is not in --families")
+        if len({f for f, _ in self.checkpoints}) != len(self.checkpoints):
+            raise ConfigError("--checkpoint names a family twice")
         if self.eval_k < 1:
             raise ConfigError(f"--eval-k must be >= 1, got {self.eval_k}")
 
@@ -115,7 +135,8 @@ MODELS = {
     "pixelcnn": "PixelCNN, 6 masked layers of 32 channels (smaller than the paper's)",
     "flow": "multi-scale flow (2 scales × 4 steps: ActNorm, 1×1 conv, affine coupling; 32 "
     "channels), variational dequantization",
-    "gan": "DCGAN-style (width 32, no batch norm), non-saturating loss, generator EMA",
+    "gan": "DCGAN-style (width 32, no batch norm), non-saturating loss, spectral norm and R1 "
+    "(γ = 10) on D, generator EMA",
 }
 
 
@@ -144,7 +165,7 @@ def _train_family(
     settings = SETTINGS[family]
     common = _common(cfg, _steps(cfg, train_size, settings["batch_size"]))
     if family in ("vae", "iwae"):
-        from deepgen.vae.experiment import VAERunConfig, evaluate_checkpoint, run_vae
+        from deepgen.vae.experiment import VAERunConfig, run_vae
 
         vae_cfg = VAERunConfig(
             **common,
@@ -156,18 +177,8 @@ def _train_family(
             checkpoint_every=5000,
         )
         metrics = run_vae(vae_cfg, out, quiet=quiet)
-        ev = evaluate_checkpoint(
-            out / "checkpoint.pt",
-            k=cfg.eval_k,
-            split="test",
-            device=cfg.device,
-            data_dir=cfg.data_dir,
-            seed=cfg.seed,
-            limit=cfg.test_images,
-            threads=cfg.threads,
-        )
-        score = {"test_nll": -ev["log_px"], "stderr": ev["stderr"], "test_images": ev["images"]}
-        return {**metrics, **score, "curve": ("loss", "−ELBO / −L_K per minibatch")}
+        score = vae_test_score(out / "checkpoint.pt", cfg)
+        return {**metrics, **score, "curve": CURVES[family]}
     if family == "pixelcnn":
         from deepgen.autoregressive.experiment import PixelCNNRunConfig, run_pixelcnn
 
@@ -183,13 +194,14 @@ def _train_family(
         )
         metrics = run_pixelcnn(pcfg, out, quiet=quiet)
         score = {"stderr": metrics["test_nll_stderr"]}
-        return {**metrics, **score, "curve": ("nll", "NLL per minibatch")}
+        return {**metrics, **score, "curve": CURVES[family]}
     if family == "gan":
         from deepgen.gan.experiment import config_for, run_gan
 
         gcfg = config_for(
             cfg.data,
             **{k: v for k, v in common.items() if k != "data"},
+            **settings,
             val_every=1000,
             checkpoint_every=2000,
             eval_samples=1000,
@@ -197,7 +209,7 @@ def _train_family(
         )
         metrics = run_gan(gcfg, out, quiet=quiet)
         score = {"test_nll": None, "stderr": None, "test_images": 10_000}
-        return {**metrics, **score, "curve": None}
+        return {**metrics, **score, "curve": CURVES[family]}
     from deepgen.flows.experiment import FlowRunConfig, run_flow
 
     fcfg = FlowRunConfig(
@@ -211,10 +223,12 @@ def _train_family(
     )
     metrics = run_flow(fcfg, out, quiet=quiet)
     score = {"stderr": metrics["test_nll_stderr"]}
-    return {**metrics, **score, "curve": ("nll", "dequantized NLL bound per minibatch")}
+    return {**metrics, **score, "curve": CURVES[family]}
 
 
-def _row(family: str, cfg: LeaderboardConfig, result: dict[str, Any]) -> dict[str, Any]:
+def _row(
+    family: str, cfg: LeaderboardConfig, result: dict[str, Any], loaded: str | None = None
+) -> dict[str, Any]:
     published, reference = PUBLISHED.get(cfg.data, {}).get(family, (None, None))
     extra = {}
     if family == "gan":  # the offline sample metrics, against real held-out images
@@ -225,7 +239,7 @@ def _row(family: str, cfg: LeaderboardConfig, result: dict[str, Any]) -> dict[st
         }
     return {
         "family": family,
-        "model": MODELS[family],
+        "model": MODELS[family] if loaded is None else f"checkpoint {loaded}",
         "test_nll": result["test_nll"],
         "stderr": result["stderr"],
         "kind": KINDS[family],
@@ -281,7 +295,8 @@ def plot_learning_curves(curves: dict[str, tuple[list[int], list[float], str]], 
         lo, hi = float(np.min(ys)), float(np.percentile(ys, 90))
         ax.set_ylim(lo - 5, max(hi, lo + 10))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if curves:
+        ax.legend(fontsize=8)
     ax.set_title("Learning curves")
     fig.savefig(path, dpi=110, bbox_inches="tight")
     return path
@@ -306,14 +321,20 @@ def run_leaderboard(
         for family in cfg.families:
             if on_family is not None:
                 on_family(family)
-            result = _train_family(family, cfg, out / family, train_size, quiet)
-            rows.append(_row(family, cfg, result))
+            loaded = dict(cfg.checkpoints).get(family)
+            if loaded is None:
+                result = _train_family(family, cfg, out / family, train_size, quiet)
+                folder = out / family
+            else:
+                result = {**score_checkpoint(family, loaded, cfg), "curve": CURVES[family]}
+                folder = Path(loaded).parent
+            rows.append(_row(family, cfg, result, loaded))
             # the rows so far, so that a stop later in a long leaderboard loses nothing
             write_json(out / "partial.json", {"rows": rows, "config": asdict(cfg)})
-            samples[family] = out / family / "samples.png"
+            samples[family] = folder / "samples.png"
             if result["curve"] is not None:  # in nats per image
                 key, label = result["curve"]
-                log = _read_rows(out / family / "train_log.jsonl")
+                log = [r for r in _read_rows(folder / "train_log.jsonl") if key in r]
                 curves[family] = ([r["update"] for r in log], [r[key] for r in log], label)
         table = markdown_table(rows)
         for row in rows:
@@ -328,7 +349,13 @@ def run_leaderboard(
         atomic_write_bytes(out / "leaderboard.md", table.encode())
         figure = plot_learning_curves(curves, out / "learning_curves.png")
         report = HtmlReport(f"Leaderboard on {cfg.data}")
-        budget = f"{cfg.minutes:g} minutes" if cfg.minutes else f"{cfg.epochs:g} epochs"
+        budget = (
+            f"{cfg.minutes:g} minutes"
+            if cfg.minutes
+            else f"{cfg.epochs:g} epochs"
+            if cfg.epochs
+            else "the budgets of their checkpoints"
+        )
         report.paragraph(
             f"Each family trained for {budget} and scored on the same test images, in nats per "
             "image: exact (PixelCNN), an importance-sampled estimate with K = "

@@ -80,13 +80,15 @@ def _flow(checkpoint: Any, state: dict, n: int, g: torch.Generator, dev: torch.d
             "retrain it to sample"
         )
     cfg = FlowRunConfig(**meta["run"])
-    shape = meta.get("image_shape")
-    flow, _ = _build(cfg, meta["features"], None if shape is None else tuple(shape), dev)
+    shape, levels = meta.get("image_shape"), meta.get("levels", 2)
+    image = None if shape is None else tuple(shape)
+    flow, _ = _build(cfg, meta["features"], image, dev, levels)
     flow.load_state_dict(state["task"]["flow"])
     flow.eval()
     if shape is not None:
-        x = sample_binary_images(flow, n).cpu()
-        return Samples("flow", x, tuple(shape), "binary x = ⌊2y⌋")
+        x = sample_binary_images(flow, n, levels).cpu() / (levels - 1)
+        what = "binary x = ⌊2y⌋" if levels == 2 else f"grey x = ⌊{levels}y⌋/{levels - 1}"
+        return Samples("flow", x, tuple(shape), what)
     with torch.no_grad():
         x = flow.sample(n).cpu()
     return Samples("flow", x, None, "points x = f⁻¹(z), z ~ N(0, I)")

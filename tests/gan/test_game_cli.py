@@ -104,6 +104,9 @@ def test_general_payoff(capsys: pytest.CaptureFixture[str]) -> None:
         (["--start", "1,2,3"], "--start needs 2"),
         (["--payoff", "1,2;3"], "--payoff"),
         (["--game", "dirac", "--payoff", "1"], "--payoff"),
+        (["--variant", "r1"], "--variant and --r1 are for --game dirac"),
+        (["--r1", "2"], "--variant and --r1 are for --game dirac"),
+        (["--game", "dirac", "--variant", "wgan", "--r1", "2"], "not of wgan"),
     ],
 )
 def test_bad_flags_are_one_line_errors(

@@ -65,6 +65,13 @@ def _assert_same_numbers(one: Path, two: Path, keys: list[str]) -> None:
     assert (ma["world_size"], mb["world_size"]) == (1, 2)
 
 
+def _one_and_two(args: list[str], tmp: Path, keys: list[str]) -> None:
+    """The command in one process and in two: the same numbers."""
+    _ok([*args, "--out", str(tmp / "one")])
+    _ok([*args, "--out", str(tmp / "two")], processes=2)
+    _assert_same_numbers(tmp / "one", tmp / "two", keys)
+
+
 VAE = [
     "vae",
     "--batch-size",
@@ -116,18 +123,14 @@ def test_flow_posterior_and_iwae_under_two_processes(tmp_path: Path) -> None:
     1e-4 relative after ~30 updates (5e-4 after 40, measured), the seed VAE stays within 1e-7
     over 120."""
     args = [*VAE, "--steps", "20", "--posterior", "iaf", "--objective", "iwae", "--samples", "3"]
-    _ok([*args, "--out", str(tmp_path / "one")])
-    _ok([*args, "--out", str(tmp_path / "two")], processes=2)
-    _assert_same_numbers(tmp_path / "one", tmp_path / "two", VAE_KEYS)
+    _one_and_two(args, tmp_path, VAE_KEYS)
 
 
 def test_pixelcnn_under_two_processes(tmp_path: Path) -> None:
     args = ["pixelcnn", "--steps", "20", "--layers", "2", "--channels", "8", "--batch-size", "32"]
     args += ["--val-every", "10", "--val-images", "50", "--samples", "2", "--test-images", "50"]
     args += ["--quiet"]
-    _ok([*args, "--out", str(tmp_path / "one")])
-    _ok([*args, "--out", str(tmp_path / "two")], processes=2)
-    _assert_same_numbers(tmp_path / "one", tmp_path / "two", ["test_nll", "val_nll"])
+    _one_and_two(args, tmp_path, ["test_nll", "val_nll"])
 
 
 def test_image_flow_under_two_processes(tmp_path: Path) -> None:
@@ -135,18 +138,14 @@ def test_image_flow_under_two_processes(tmp_path: Path) -> None:
     args = ["flow", "--data", "mnist14", "--flow", "realnvp", "--layers", "2", "--hidden", "16"]
     args += ["--steps", "20", "--batch-size", "32", "--val-every", "10", "--eval-k", "2"]
     args += ["--quiet"]
-    _ok([*args, "--out", str(tmp_path / "one")])
-    _ok([*args, "--out", str(tmp_path / "two")], processes=2)
-    _assert_same_numbers(tmp_path / "one", tmp_path / "two", ["test_nll", "val_nll"])
+    _one_and_two(args, tmp_path, ["test_nll", "val_nll"])
 
 
 def test_wgan_gp_under_two_processes(tmp_path: Path) -> None:
     """Noise z and the gradient penalty's interpolation points for the global batch."""
     args = ["gan", "--data", "ring8", "--loss", "wgan-gp", "--steps", "20", "--hidden", "16"]
     args += ["--batch-size", "32", "--val-every", "10", "--eval-samples", "200", "--quiet"]
-    _ok([*args, "--out", str(tmp_path / "one")])
-    _ok([*args, "--out", str(tmp_path / "two")], processes=2)
-    _assert_same_numbers(tmp_path / "one", tmp_path / "two", ["modes_covered", "mode_kl"])
+    _one_and_two(args, tmp_path, ["modes_covered", "mode_kl"])
 
 
 def test_a_batch_that_does_not_split_is_one_line(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from deepgen.autoregressive.pixelcnn import (
     build_model,
     sample,
 )
-from deepgen.data import BinaryImageData, load_dataset
+from deepgen.data import BinaryImageData, load_dataset, spread
 from deepgen.distributions import check_binary
 from deepgen.errors import CheckpointError, ConfigError
 from deepgen.report.plots import moving_average, plot_image_grid
@@ -78,7 +78,7 @@ class PixelCNNRunConfig(RunConfig):
     checkpoint_every: int = 500
     samples: int = 64
     sampler: str = "restricted"
-    test_images: int | None = None
+    test_images: int | None = None  # N test images spread evenly over the split (all)
     eval_images: int | None = None  # the final evaluation on the first N val (and train) images
 
     def __post_init__(self) -> None:
@@ -242,7 +242,7 @@ class PixelCNNExperiment:
         model, data, out = task.model, self.data, session.out
         model.eval()
         t_eval = time.perf_counter()
-        test_x = data.test if cfg.test_images is None else data.test[: cfg.test_images]
+        test_x = data.test[spread(len(data.test), cfg.test_images)]
         test = nll_on(model, test_x)
         val = nll_on(model, data.val[: cfg.eval_images])
         n_train = min(cfg.eval_images or 1000, 1000, len(data.train))

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from deepgen.cli.common import add_training, positive_float, positive_int, run_config
-from deepgen.data.datasets import DATASETS
+from deepgen.data.datasets import DATASETS, GREY_DATASETS
 from deepgen.data.toy import TOY_DATASETS
 from deepgen.flows.experiment import DEQUANTIZATIONS, FLOWS, FlowRunConfig, run_flow
 from deepgen.flows.zoo import KINDS
@@ -22,7 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "grid), plots and report.html into --out.",
     )
     d = FlowRunConfig()
-    p.add_argument("--data", choices=(*TOY_DATASETS, *DATASETS), help=f"default {d.data}")
+    p.add_argument(
+        "--data",
+        choices=(*TOY_DATASETS, *DATASETS, *GREY_DATASETS),
+        help=f"default {d.data}; mnist-grey: 256 grey levels, in bits per dimension",
+    )
     p.add_argument(
         "--flow",
         choices=FLOWS,
@@ -72,7 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"dequantization draws per test image (default {d.eval_k})",
     )
     p.add_argument(
-        "--test-images", type=positive_int, help="images: score only the first N test images"
+        "--test-images",
+        type=positive_int,
+        help="images: score N test images spread evenly over the split (all)",
     )
     p.add_argument("--data-dir", metavar="DIR", help="folder of the raw files (mnist28 …)")
     p.add_argument(

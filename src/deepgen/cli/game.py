@@ -85,10 +85,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--payoff", type=_matrix, metavar="M", help="bilinear payoff M, rows split by ';'"
     )
-    p.add_argument("--variant", choices=DIRAC_VARIANTS, default="plain", help="Dirac-GAN kind")
     p.add_argument(
-        "--r1", type=positive_float, default=1.0, help="R1 weight γ of --variant r1 (default 1)"
+        "--variant", choices=DIRAC_VARIANTS, help="Dirac-GAN kind (--game dirac; default plain)"
     )
+    p.add_argument("--r1", type=positive_float, help="R1 weight γ of --variant r1 (default 1)")
     p.add_argument("--plot", metavar="FILE", help="draw every method's trajectory into FILE")
     p.add_argument("--out", metavar="DIR", help="also write DIR/metrics.json (and the plot)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the cross-check start")

@@ -16,6 +16,15 @@ def _families(text: str) -> tuple[str, ...]:
     return tuple(f.strip() for f in text.split(",") if f.strip())
 
 
+def _checkpoint(text: str) -> tuple[str, str]:
+    family, sep, path = text.partition("=")
+    if not sep or family not in FAMILIES or not path:
+        raise argparse.ArgumentTypeError(
+            f"expected FAMILY=FILE with FAMILY one of {', '.join(FAMILIES)}, got {text!r}"
+        )
+    return family, path
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``leaderboard`` command."""
     d = LeaderboardConfig(minutes=1.0)
@@ -35,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=FAMILIES,
         help=f"comma-separated, from {','.join(FAMILIES)} (default all)",
     )
-    budget = p.add_mutually_exclusive_group(required=True)
+    budget = p.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=positive_float, help="wall-clock minutes per family")
     budget.add_argument(
         "--epochs", type=positive_float, help="epochs per family (reproduces on any machine)"
@@ -52,6 +61,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=positive_int,
         default=d.classifier_epochs,
         help=f"epochs of the GAN's scoring classifier (default {d.classifier_epochs})",
+    )
+    p.add_argument(
+        "--checkpoint",
+        action="append",
+        type=_checkpoint,
+        default=[],
+        metavar="FAMILY=FILE",
+        help="score this trained checkpoint for FAMILY instead of training it (repeatable)",
     )
     p.add_argument("--out", default="runs/leaderboard", metavar="DIR")
     p.add_argument("--seed", type=nonnegative_int, default=d.seed)
@@ -72,15 +89,19 @@ def _run(args: argparse.Namespace) -> int:
         test_images=args.test_images,
         eval_k=args.eval_k,
         classifier_epochs=args.classifier_epochs,
+        checkpoints=tuple(args.checkpoint),
         seed=args.seed,
         device=args.device,
         threads=args.threads,
     )
     quiet = args.quiet or args.json
 
+    loaded = dict(cfg.checkpoints)
+
     def announce(family: str) -> None:
         if not quiet:
-            print(f"leaderboard: training {family}", file=sys.stderr)
+            what = f"scoring {loaded[family]}" if family in loaded else "training"
+            print(f"leaderboard: {family}: {what}", file=sys.stderr)
 
     result = run_leaderboard(cfg, args.out, quiet=quiet, on_family=announce)
     if args.json:

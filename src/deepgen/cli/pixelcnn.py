@@ -73,7 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--sampler", choices=SAMPLERS, help=f"sampler (default {d.sampler})")
     p.add_argument(
-        "--test-images", type=positive_int, help="only the first N test images (default all)"
+        "--test-images",
+        type=positive_int,
+        help="score N test images spread evenly over the split (default all)",
     )
     p.add_argument(
         "--eval-images",

@@ -20,7 +20,7 @@ from deepgen.errors import ConfigError
 from deepgen.train.schedules import SCHEDULES
 from deepgen.vae.amortization import GapConfig, run_gap
 from deepgen.vae.experiment import VAERunConfig, evaluate_checkpoint, run_vae
-from deepgen.vae.model import DEFAULT_FLOWS, ESTIMATORS, OBJECTIVES, POSTERIORS, PRIORS
+from deepgen.vae.model import ARCHS, DEFAULT_FLOWS, ESTIMATORS, OBJECTIVES, POSTERIORS, PRIORS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -100,6 +100,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--hidden2", type=positive_int, help="hidden units between z and z2 (default --hidden)"
+    )
+    p.add_argument(
+        "--arch",
+        choices=ARCHS,
+        help="mlp, or conv: convolutional encoder and decoder (28×28 images) (default mlp)",
+    )
+    p.add_argument(
+        "--channels", type=positive_int, help=f"conv: first layer's channels ({d.channels})"
     )
     p.add_argument(
         "--schedule",

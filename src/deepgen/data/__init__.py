@@ -1,11 +1,12 @@
 """Data: checked MNIST readers, the bundled 14×14 binarized MNIST, and :func:`load_dataset`."""
 
-from deepgen.data.datasets import DATASETS, BinaryImageData, load_dataset
+from deepgen.data.datasets import DATASETS, GREY_DATASETS, BinaryImageData, load_dataset, spread
 from deepgen.data.idx import download_mnist, load_mnist, read_idx, verify_mnist
 from deepgen.data.mnist import build_mnist14, load_mnist14, pool_binarize
 
 __all__ = [
     "DATASETS",
+    "GREY_DATASETS",
     "BinaryImageData",
     "build_mnist14",
     "download_mnist",
@@ -14,5 +15,6 @@ __all__ = [
     "load_mnist14",
     "pool_binarize",
     "read_idx",
+    "spread",
     "verify_mnist",
 ]

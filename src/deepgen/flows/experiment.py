@@ -4,11 +4,12 @@
 the end the test log-likelihood on fresh points (nats per point), the learned density on a fine
 grid (its Riemann sum over a box holding the data must be 1 ± 0.01), a heat-map and samples.
 
-Binary images (``mnist14`` …): uniform dequantization. With y = (x + u)/2, u ~ U[0, 1)^D, the flow
-models y ∈ [0, 1)^D (a :class:`Logit` first); Jensen gives
-log P(x) = log ∫ p_y((x + u)/2) 2^{−D} du ≥ E_u[log p_y(y)] − D log 2, so
-−E_u[log p_y(y)] + D log 2 is an upper bound on the discrete NLL in nats per image, comparable
-with the VAE's −log p(x). With K draws, −log (1/K) Σ_k p_y(y_k) + D log 2 is a tighter bound.
+Images with L levels (binary ``mnist14`` …: L = 2; grey ``mnist-grey``: L = 256), dequantized.
+With y = (x + u)/L, u ~ q(u | x) on [0, 1)^D (uniform, or learned with ``--dequantization
+variational``), the flow models y ∈ [0, 1)^D (a :class:`Logit` first); Jensen gives
+log P(x) = log ∫ p_y((x + u)/L) L^{−D} du ≥ E_q[log p_y(y) − log q(u | x)] − D log L, an upper
+bound on the discrete NLL in nats per image (and bits per dimension), comparable with the VAE's
+−log p(x); the K-draw importance-weighted form is tighter.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from deepgen.data import load_dataset
-from deepgen.data.datasets import DATASETS
+from deepgen.data import load_dataset, spread
+from deepgen.data.datasets import DATASETS, GREY_DATASETS
 from deepgen.data.toy import TOY_DATASETS, sample_toy
 from deepgen.distributions import check_binary
 from deepgen.errors import ConfigError
@@ -50,7 +51,7 @@ from deepgen.train.optim import adam
 from deepgen.train.runconfig import RunConfig
 from deepgen.train.runner import Outcome, ReportFigure, Session, run_experiment
 
-IMAGE_DATA = tuple(DATASETS)
+IMAGE_DATA = (*DATASETS, *GREY_DATASETS)  # binary (2 levels) and grey (256 levels) images
 FLOWS = (*KINDS, "multiscale")  # multiscale: the RealNVP/Glow image flow (images only)
 DEQUANTIZATIONS = ("uniform", "variational")
 
@@ -84,7 +85,7 @@ class FlowRunConfig(RunConfig):
     scales: int = 2  # multiscale: levels of squeeze → steps → factor-out
     coupling: str = "affine"  # multiscale: the coupling's map, affine or spline
     val_images: int | None = None  # images: validate on the first N held-out images (all)
-    test_images: int | None = None  # images: only the first N test images are scored
+    test_images: int | None = None  # images: N test images spread evenly over the split
     eval_images: int | None = None  # images: the final bounds on the first N val images
     data_dir: str | None = None
 
@@ -147,10 +148,10 @@ def exact_logdets(module: nn.Module) -> Iterator[None]:
             b.logdet_method = method
 
 
-def dequantize(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """y = (x + u)/2 with u ~ U[0, 1)^D: binary pixels to points of [0, 1)^D."""
+def dequantize(x: Tensor, generator: torch.Generator | None = None, levels: int = 2) -> Tensor:
+    """y = (x + u)/L with u ~ U[0, 1)^D: pixels 0 … L − 1 to points of [0, 1)^D."""
     u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-    return (x + u) / 2
+    return (x + u) / levels
 
 
 class FlowTask:
@@ -164,10 +165,11 @@ class FlowTask:
         cfg: FlowRunConfig,
         device: torch.device,
         dequantizer: VariationalDequantizer | None = None,
+        levels: int = 2,
     ) -> None:
-        self.flow, self.cfg, self.images = flow, cfg, cfg.images
+        self.flow, self.cfg, self.images, self.levels = flow, cfg, cfg.images, levels
         self.train_x, self.val_x = train_x.to(device), val_x[: cfg.val_images].to(device)
-        self.offset = train_x.shape[1] * math.log(2) if self.images else 0.0
+        self.offset = train_x.shape[1] * math.log(levels) if self.images else 0.0
         self.sampler = EpochSampler(len(self.train_x), cfg.batch_size, cfg.seed, device)
         self.dequantizer = dequantizer
         params = list(flow.parameters())
@@ -177,17 +179,17 @@ class FlowTask:
         self.actnorms = [m for m in flow.modules() if isinstance(m, ActNorm)]
 
     def _y(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Dequantized y = (x + u)/2 of binary x and log q(u | x) (0 when uniform)."""
+        """Dequantized y = (x + u)/L of pixels x and log q(u | x) (0 when uniform)."""
         if self.dequantizer is None:
-            return dequantize(x), x.new_zeros(len(x))
+            return dequantize(x, levels=self.levels), x.new_zeros(len(x))
         u, log_q = self.dequantizer(x)
-        return (x + u) / 2, log_q
+        return (x + u) / self.levels, log_q
 
     def step(self, update: int) -> dict[str, Tensor]:
         x = self.train_x[self.sampler.indices(update)]  # the global batch
         log_q: Tensor | float = 0.0
         if self.images and self.dequantizer is None:
-            x = dequantize(x)  # uniform noise for the whole global batch
+            x = dequantize(x, levels=self.levels)  # uniform noise for the whole global batch
         if not all(bool(m.initialized) for m in self.actnorms):
             # ActNorm's data-dependent start from the whole global batch (every process alike;
             # a variational dequantizer's draws for it leave the random state as it was)
@@ -206,7 +208,8 @@ class FlowTask:
     def validate(self, update: int) -> dict[str, float]:
         x = self.val_x
         if self.images:
-            bounds = image_bounds(self.flow, x, 1, self.cfg.seed + 1, self.dequantizer)
+            deq = self.dequantizer
+            bounds = image_bounds(self.flow, x, 1, self.cfg.seed + 1, deq, levels=self.levels)
             return {"val_nll": bounds["nll"]}
         with exact_logdets(self.flow):
             nll = -self.flow.log_prob(x).mean().item()
@@ -267,6 +270,7 @@ def image_bounds(
     seed: int,
     dequantizer: VariationalDequantizer | None = None,
     batch: int = 500,
+    levels: int = 2,
 ) -> dict[str, float]:
     """Jensen and K-draw importance-weighted upper bounds on −log P(x), nats per image, under
     uniform (``dequantizer`` None) or variational dequantization; batched over images."""
@@ -274,7 +278,7 @@ def image_bounds(
     jensen, iw = [], []
     with exact_logdets(flow):
         for i in range(0, len(x), batch):
-            j, w = dequantized_nll(flow.log_prob, x[i : i + batch], 2, dequantizer, k, g)
+            j, w = dequantized_nll(flow.log_prob, x[i : i + batch], levels, dequantizer, k, g)
             jensen.append(j)
             iw.append(w)
     nll, nll_iw = torch.cat(jensen).double(), torch.cat(iw).double()
@@ -288,26 +292,31 @@ def image_bounds(
 
 
 @torch.no_grad()
-def sample_binary_images(flow: Flow, n: int) -> Tensor:
-    """x = ⌊2y⌋ for y ~ the flow: z ~ N(0, I) through the inverse of every transform after the
-    first (a :class:`Logit`), then y = (σ(v) − α)/(1 − 2α) clipped to [0, 1): a sample may
-    leave the range the Logit maps [0, 1] to, and its pixel is then 0 or 1 all the same."""
+def sample_binary_images(flow: Flow, n: int, levels: int = 2) -> Tensor:
+    """x = ⌊Ly⌋ for y ~ the flow (L = ``levels``, 2 for binary pixels): z ~ N(0, I) through the
+    inverse of every transform after the first (a :class:`Logit`), then y = (σ(v) − α)/(1 − 2α)
+    clipped to [0, 1): a sample may leave the range the Logit maps [0, 1] to, and its pixel is
+    then 0 or L − 1 all the same."""
     transforms = flow.transform.transforms
     logit = transforms[0]
     assert isinstance(logit, Logit)
     z = flow.base().sample((n,))
     v, _ = Compose(list(transforms[1:])).inverse(z)
     y = (torch.sigmoid(v) - logit.alpha) / (1 - 2 * logit.alpha)
-    return (2 * y.clamp(0, 1 - 1e-6)).floor()
+    return (levels * y.clamp(0, 1 - 1e-6)).floor()
 
 
 def _build(
-    cfg: FlowRunConfig, features: int, shape: tuple[int, int] | None, device: torch.device
+    cfg: FlowRunConfig,
+    features: int,
+    shape: tuple[int, int] | None,
+    device: torch.device,
+    levels: int = 2,
 ) -> tuple[Flow, VariationalDequantizer | None]:
     dequantizer = None
     if cfg.dequantization == "variational":
         assert shape is not None
-        dequantizer = VariationalDequantizer((1, *shape), levels=2).to(device)
+        dequantizer = VariationalDequantizer((1, *shape), levels=levels).to(device)
     if cfg.flow == "multiscale":
         assert shape is not None
         flow = ImageFlow(
@@ -325,18 +334,22 @@ def _build(
     return Flow(transform).to(device), dequantizer
 
 
-def _load_data(cfg: FlowRunConfig) -> tuple[Tensor, Tensor, Tensor, tuple[int, int] | None]:
+def _load_data(
+    cfg: FlowRunConfig,
+) -> tuple[Tensor, Tensor, Tensor, tuple[int, int] | None, int]:
+    """Train, validation and test data, the image shape (None for points) and the levels."""
     if cfg.images:
         data = load_dataset(cfg.data, cfg.data_dir)
         train = data.train
         if data.dynamic:  # a fixed binarization of the training set, drawn from the seed
             train = torch.bernoulli(train, generator=torch.Generator().manual_seed(cfg.seed))
-        check_binary(train, f"{cfg.data} training data")
-        return train, data.val, data.test, data.image_shape
+        if data.levels == 2:
+            check_binary(train, f"{cfg.data} training data")
+        return train, data.val, data.test, data.image_shape, data.levels
     train = sample_toy(cfg.data, cfg.train_size, torch.Generator().manual_seed(cfg.seed))
     val = sample_toy(cfg.data, 2000, torch.Generator().manual_seed(cfg.seed + 10_007))
     test = sample_toy(cfg.data, cfg.test_size, torch.Generator().manual_seed(cfg.seed + 20_011))
-    return train, val, test, None
+    return train, val, test, None, 2
 
 
 class FlowExperiment:
@@ -347,20 +360,22 @@ class FlowExperiment:
     def build(self, session: Session) -> tuple[FlowTask, dict[str, Any]]:
         """Load (or draw) the data and build the flow and its task."""
         cfg: FlowRunConfig = session.cfg
-        train, val, test, shape = _load_data(cfg)
+        train, val, test, shape, levels = _load_data(cfg)
         if cfg.batch_size > len(train):
             raise ConfigError(
                 f"--batch-size {cfg.batch_size} exceeds the {len(train)} training points"
             )
-        if cfg.images and cfg.test_images is not None:
-            test = test[: cfg.test_images]
-        self.test, self.shape = test, shape
-        flow, dequantizer = _build(cfg, train.shape[1], shape, session.device)
+        if cfg.images:
+            test = test[spread(len(test), cfg.test_images)]
+        self.test, self.shape, self.levels = test, shape, levels
+        flow, dequantizer = _build(cfg, train.shape[1], shape, session.device, levels)
         fixed = {
             "features": train.shape[1],
             "image_shape": list(shape) if shape is not None else None,
+            "levels": levels,
         }
-        return FlowTask(flow, train, val, cfg, session.device, dequantizer), fixed
+        task = FlowTask(flow, train, val, cfg, session.device, dequantizer, levels)
+        return task, fixed
 
     def finish(self, session: Session, task: FlowTask, result: TrainResult) -> Outcome:
         """Images: the dequantization bounds on −log P(x); 2-D: test log-likelihood and the
@@ -384,9 +399,12 @@ class FlowExperiment:
         torch.manual_seed(cfg.seed + 1)  # sampling randomness, independent of training
         if cfg.images:
             assert shape is not None
-            deq = task.dequantizer
-            test_b = image_bounds(flow, test.to(device), cfg.eval_k, cfg.seed + 2, deq)
-            val_b = image_bounds(flow, task.val_x[: cfg.eval_images], cfg.eval_k, cfg.seed + 3, deq)
+            deq, levels = task.dequantizer, self.levels
+            test_b = image_bounds(
+                flow, test.to(device), cfg.eval_k, cfg.seed + 2, deq, levels=levels
+            )
+            val_x = task.val_x[: cfg.eval_images]
+            val_b = image_bounds(flow, val_x, cfg.eval_k, cfg.seed + 3, deq, levels=levels)
             metrics.update(
                 {
                     "test_nll": test_b["nll"],
@@ -399,9 +417,9 @@ class FlowExperiment:
                     "test_images": len(test),
                 }
             )
-            x = sample_binary_images(flow, 64).cpu().numpy()
+            x = sample_binary_images(flow, 64, levels).cpu().numpy() / (levels - 1)
             path = plot_image_grid(
-                x, shape, out / "samples.png", "Flow samples, discretized: x = ⌊2y⌋"
+                x, shape, out / "samples.png", f"Flow samples, discretized: x = ⌊{levels}y⌋"
             )
             figures.append(ReportFigure(path, "Samples from the flow", "Samples from the flow"))
         else:
@@ -465,8 +483,8 @@ class FlowExperiment:
             "Maximum-likelihood training of a normalizing flow (data → N(0, I)); log p(x) = "
             "log N(f(x); 0, I) + log|det J_f(x)|, exact. "
             + (
-                "Images are dequantized uniformly: the NLL is an upper bound on the discrete NLL "
-                "in nats per image, comparable with the VAE's −log p(x)."
+                f"Images are dequantized ({cfg.dequantization}): the NLL is an upper bound on the "
+                "discrete NLL in nats per image, comparable with the VAE's −log p(x)."
                 if cfg.images
                 else "Test log-likelihood in nats per point on fresh samples; the density "
                 "integral is the Riemann sum of the learned density over a box holding the data."

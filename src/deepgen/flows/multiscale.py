@@ -123,11 +123,8 @@ class ActNorm2d(ActNorm):
     @torch.no_grad()
     def initialize(self, x: Tensor) -> None:
         """b_c = mean, s_c = log std (floored at ``eps``) of channel c over batch and pixels."""
-        v = self._channels(x).transpose(0, 1).reshape(self.shape[0], -1)
-        self.loc.copy_(v.mean(1))
-        std = v.std(1) if v.shape[1] > 1 else torch.ones_like(self.log_scale)
-        self.log_scale.copy_(torch.log(std.clamp(min=self.eps)))
-        self.initialized.fill_(True)
+        # every pixel of every image is one observation of its channel
+        super().initialize(self._channels(x).transpose(1, 2).reshape(-1, self.shape[0]))
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self.check_context(x, context)

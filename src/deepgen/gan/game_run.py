@@ -38,8 +38,8 @@ class GameConfig:
     momentum: float = -0.3
     gamma: float = 1.0
     payoff: tuple[tuple[float, ...], ...] | None = None
-    variant: str = "plain"
-    r1: float = 1.0
+    variant: str | None = None  # dirac: plain (the default), wgan or r1
+    r1: float | None = None  # dirac --variant r1: the weight γ (default 1)
     seed: int = 0
 
     def build_game(self) -> Game:
@@ -47,9 +47,14 @@ class GameConfig:
         if self.game == "dirac":
             if self.payoff is not None:
                 raise ConfigError("--payoff is for --game bilinear, not dirac")
-            return DiracGAN(self.variant, self.r1)
+            variant = self.variant or "plain"
+            if self.r1 is not None and variant != "r1":
+                raise ConfigError(f"--r1 is the weight of --variant r1, not of {variant}")
+            return DiracGAN(variant, 1.0 if self.r1 is None else self.r1)
         if self.game != "bilinear":
             raise ConfigError(f"--game must be bilinear or dirac, got {self.game!r}")
+        if self.variant is not None or self.r1 is not None:
+            raise ConfigError("--variant and --r1 are for --game dirac, not bilinear")
         return BilinearGame(None if self.payoff is None else np.array(self.payoff))
 
     def params(self, method: str) -> MethodParams:

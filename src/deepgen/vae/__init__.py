@@ -10,6 +10,7 @@ torch.Size([4, 3, 2])
 """
 
 from deepgen.vae.composed import ComposedVAE, build_vae, closed_form_kl, seeded_from
+from deepgen.vae.conv import ConvBernoulliDecoder, ConvGaussianEncoder
 from deepgen.vae.hierarchical import HierarchicalVAE
 from deepgen.vae.model import OBJECTIVES, POSTERIORS, PRIORS, VAE, ElboTerms, VAEConfig
 from deepgen.vae.parts import (
@@ -30,6 +31,8 @@ __all__ = [
     "BernoulliDecoder",
     "BernoulliLogits",
     "ComposedVAE",
+    "ConvBernoulliDecoder",
+    "ConvGaussianEncoder",
     "ElboTerms",
     "FlowEncoder",
     "FlowPrior",

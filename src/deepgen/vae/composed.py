@@ -113,13 +113,20 @@ class ComposedVAE(nn.Module):
     @classmethod
     def from_config(cls, c: VAEConfig) -> ComposedVAE:
         """The parts a :class:`VAEConfig` names."""
-        if c.posterior == "gaussian":
-            encoder: nn.Module = GaussianEncoder(c.x_dim, c.hidden_sizes, c.z_dim, c.activation)
+        if c.arch == "conv":
+            from deepgen.vae.conv import ConvBernoulliDecoder, ConvGaussianEncoder
+
+            encoder: nn.Module = ConvGaussianEncoder(c.x_dim, c.channels, c.z_dim)
+        elif c.posterior == "gaussian":
+            encoder = GaussianEncoder(c.x_dim, c.hidden_sizes, c.z_dim, c.activation)
         else:
             encoder = FlowEncoder(
                 c.x_dim, c.hidden_sizes, c.z_dim, c.posterior, c.layers, c.flow_context
             )
-        decoder = BernoulliDecoder(c.z_dim, c.hidden_sizes, c.x_dim, c.activation)
+        if c.arch == "conv":
+            decoder: nn.Module = ConvBernoulliDecoder(c.z_dim, c.channels, c.x_dim)
+        else:
+            decoder = BernoulliDecoder(c.z_dim, c.hidden_sizes, c.x_dim, c.activation)
         if c.prior == "normal":
             prior: nn.Module = StandardNormalPrior(c.z_dim)
         elif c.prior == "vamp":
@@ -272,6 +279,11 @@ def describe_model(c: VAEConfig) -> str:
     """One paragraph naming the architecture, posterior, prior, objective and estimator."""
     h = "→".join(str(n) for n in c.hidden_sizes)
     enc = f"encoder {c.x_dim}→{h} ({c.activation})→2×{c.z_dim}, a Gaussian q(z|x)"
+    if c.arch == "conv":
+        enc = (
+            f"convolutional encoder (4×4 stride-2 convolutions of {c.channels} and "
+            f"{2 * c.channels} channels, ReLU)→2×{c.z_dim}, a Gaussian q(z|x)"
+        )
     if c.posterior != "gaussian":
         kind = "inverse autoregressive (IAF)" if c.posterior == "iaf" else "planar"
         enc += (
@@ -279,6 +291,11 @@ def describe_model(c: VAEConfig) -> str:
             "encoder context h(x)"
         )
     dec = f"decoder {c.z_dim}→{h} ({c.activation})→{c.x_dim} Bernoulli logits"
+    if c.arch == "conv":
+        dec = (
+            f"decoder {c.z_dim}→linear→two 4×4 stride-2 transposed convolutions→{c.x_dim} "
+            "Bernoulli logits"
+        )
     if c.z2_dim is not None:
         h2 = "→".join(str(n) for n in c.hidden2_sizes)
         enc += f", then q(z2|z) {c.z_dim}→{h2}→2×{c.z2_dim}"

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from deepgen.bounds import importance_sampled_log_px
-from deepgen.data import BinaryImageData, load_dataset
+from deepgen.data import BinaryImageData, load_dataset, spread
 from deepgen.distributions import check_binary
 from deepgen.errors import CheckpointError, ConfigError
 from deepgen.report.plots import (
@@ -56,6 +56,8 @@ class VAERunConfig(RunConfig):
     z2_dim: int | None = None  # a second stochastic layer (Burda et al.: 50 above z = 100)
     hidden2: int | None = None  # units of the networks between z and z2 (Burda et al.: 100)
     schedule: str = "constant"  # or "burda": 3^i epochs at lr·10^(−i/7), Adam ε = 1e-4
+    arch: str = "mlp"  # or "conv" (28×28 images)
+    channels: int = 32  # conv: channels of the first convolution
     posterior: str = "gaussian"
     flows: int | None = None
     prior: str = "normal"
@@ -90,7 +92,7 @@ class VAERunConfig(RunConfig):
             raise ConfigError(
                 f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}"
             )
-        self.model_config()  # validates samples, objective, sizes
+        self.model_config(784 if self.arch == "conv" else 196)  # validates the model
 
     def model_config(self, x_dim: int = 196) -> VAEConfig:
         """The model part of the run."""
@@ -101,6 +103,8 @@ class VAERunConfig(RunConfig):
             depth=self.depth,
             z2_dim=self.z2_dim,
             hidden2=self.hidden2,
+            arch=self.arch,
+            channels=self.channels,
             objective=self.objective,
             samples=self.samples,
             posterior=self.posterior,
@@ -331,6 +335,7 @@ def evaluate_checkpoint(
     seed: int = 0,
     limit: int | None = None,
     threads: int = 1,
+    spread_over: int | None = None,
 ) -> dict[str, Any]:
     """Importance-sampled log p(x) with K samples on a split, plus the ELBO for comparison."""
     dev = resolve_device(device)
@@ -344,6 +349,8 @@ def evaluate_checkpoint(
         x = data.train_batch(torch.arange(len(x)), torch.Generator().manual_seed(seed))
     if limit is not None:
         x = x[:limit]
+    if spread_over is not None:  # N images spread evenly over the split
+        x = x[spread(len(x), spread_over)]
     t0 = time.perf_counter()
     ll = log_likelihood_on(model, x, k, seed)
     el = elbo_on(model, x, run["samples"], seed)

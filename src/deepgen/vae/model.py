@@ -34,6 +34,7 @@ ESTIMATORS = ("reparam", "dreg")
 POSTERIORS = ("gaussian", "iaf", "planar")
 PRIORS = ("normal", "vamp", "flow")
 DEFAULT_FLOWS = {"iaf": 2, "planar": 8}
+ARCHS = ("mlp", "conv")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class VAEConfig:
     depth: int = 1  # deterministic hidden layers of ``hidden`` units in each network
     z2_dim: int | None = None  # a second stochastic layer z2 above z (Burda et al. 2016)
     hidden2: int | None = None  # units of the depth layers between z and z2 (default hidden)
+    arch: str = "mlp"  # or "conv": convolutional encoder and decoder (square images, side % 4)
+    channels: int = 32  # conv: channels of the first convolution (then 2×)
     objective: str = "elbo"
     samples: int = 2  # L for the ELBO, K (all groups together) for the others
     posterior: str = "gaussian"
@@ -72,7 +75,7 @@ class VAEConfig:
     estimator: str = "reparam"
 
     def __post_init__(self) -> None:
-        for name in ("x_dim", "hidden", "z_dim", "samples", "flow_context", "depth"):
+        for name in ("x_dim", "hidden", "z_dim", "samples", "flow_context", "depth", "channels"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"VAE {name} must be >= 1, got {getattr(self, name)}")
         for name, value, choices in (
@@ -87,6 +90,16 @@ class VAEConfig:
         self._check_objective()
 
     def _check_parts(self) -> None:
+        if self.arch not in ARCHS:
+            raise ConfigError(f"unknown arch {self.arch!r}; choose from {', '.join(ARCHS)}")
+        if self.arch == "conv":
+            from deepgen.vae.conv import image_side
+
+            image_side(self.x_dim)
+            if self.posterior != "gaussian" or self.z2_dim is not None:
+                raise ConfigError(
+                    "--arch conv is built with a Gaussian posterior and one stochastic layer"
+                )
         if self.z2_dim is None:
             if self.hidden2 is not None:
                 raise ConfigError(
@@ -151,6 +164,7 @@ class VAEConfig:
             and self.estimator == "reparam"
             and self.depth == 1
             and self.z2_dim is None
+            and self.arch == "mlp"
         )
 
     @property
