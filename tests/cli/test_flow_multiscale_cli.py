@@ -43,6 +43,8 @@ def test_learns_bounds_ordered_and_resumes_exactly(tmp_path: Path) -> None:
         (["--data", "moons", "--flow", "multiscale"], "are for images"),
         (["--data", "mnist14", "--flow", "multiscale"], "cannot squeeze a 2×7×7 image"),
         (["--data", "moons", "--dequantization", "variational"], "are for images"),
+        (["--data", "moons", "--test-images", "5"], "--test-images is for images"),
+        (["--data", "mnist14", "--scales", "1"], "go with --flow multiscale"),
     ],
 )
 def test_misuse_is_one_line(

@@ -38,3 +38,7 @@ def test_28x28_settings_and_refusals(tmp_path: Path) -> None:
         config_for("ring8", arch="dcgan")
     with pytest.raises(ConfigError, match="unknown arch"):
         config_for("mnist14", arch="resnet")
+    with pytest.raises(ConfigError, match="--width is the channel unit of --arch dcgan"):
+        config_for("ring8", width=16)
+    with pytest.raises(ConfigError, match="are for binarized-mnist"):
+        config_for("mnist14", classifier_dir="x")

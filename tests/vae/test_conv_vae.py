@@ -48,6 +48,10 @@ def test_refusals() -> None:
         VAEConfig(x_dim=784, arch="conv", posterior="iaf")
     with pytest.raises(ConfigError, match="unknown arch"):
         VAEConfig(arch="resnet")
+    with pytest.raises(ConfigError, match="--channels sizes the convolutions"):
+        VAEConfig(channels=8)
+    with pytest.raises(ConfigError, match="--depth sizes the MLP networks"):
+        VAEConfig(x_dim=784, arch="conv", depth=2)
 
 
 def test_command_on_binarized_mnist(shared_dir: Path, tmp_path: Path) -> None:

@@ -117,6 +117,11 @@ class FlowRunConfig(RunConfig):
             raise ConfigError(f"scales must be >= 1, got {self.scales}")
         if self.val_images is not None and self.val_images < 1:
             raise ConfigError(f"val_images must be >= 1, got {self.val_images}")
+        for name in ("test_images", "eval_images", "val_images"):
+            if getattr(self, name) is not None and self.data not in IMAGE_DATA:
+                raise ConfigError(f"--{name.replace('_', '-')} is for images, not {self.data}")
+        if self.flow != "multiscale" and (self.scales, self.coupling) != (2, "affine"):
+            raise ConfigError("--scales and --coupling go with --flow multiscale")
         image_only = self.flow == "multiscale" or self.dequantization != "uniform"
         if image_only and self.data not in IMAGE_DATA:
             raise ConfigError(

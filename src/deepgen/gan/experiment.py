@@ -94,6 +94,10 @@ class GANRunConfig(RunConfig):
             raise ConfigError(f"unknown arch {self.arch!r}; choose from {', '.join(ARCHS)}")
         if self.arch == "dcgan" and self.data not in IMAGE_DATA:
             raise ConfigError(f"--arch dcgan is for images ({', '.join(IMAGE_DATA)})")
+        if self.arch != "dcgan" and self.width != 64:
+            raise ConfigError("--width is the channel unit of --arch dcgan")
+        if self.data != "binarized-mnist" and (self.data_dir, self.classifier_dir) != (None, None):
+            raise ConfigError("--data-dir and --classifier-dir are for binarized-mnist")
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown GAN loss {self.loss!r}; choose from {', '.join(LOSSES)}")
         for name in ("lr_g", "lr_d"):

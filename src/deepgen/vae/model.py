@@ -92,10 +92,14 @@ class VAEConfig:
     def _check_parts(self) -> None:
         if self.arch not in ARCHS:
             raise ConfigError(f"unknown arch {self.arch!r}; choose from {', '.join(ARCHS)}")
+        if self.arch == "mlp" and self.channels != 32:
+            raise ConfigError("--channels sizes the convolutions of --arch conv")
         if self.arch == "conv":
             from deepgen.vae.conv import image_side
 
             image_side(self.x_dim)
+            if self.depth != 1:
+                raise ConfigError("--depth sizes the MLP networks; --arch conv has its own")
             if self.posterior != "gaussian" or self.z2_dim is not None:
                 raise ConfigError(
                     "--arch conv is built with a Gaussian posterior and one stochastic layer"
