@@ -34,8 +34,7 @@ from typing import Any
 
 import torch
 
-from deepgen.autoregressive.experiment import PixelCNNRunConfig
-from deepgen.autoregressive.pixelcnn import build_model, sample
+from deepgen.autoregressive.pixelcnn import PixelCNNConfig, build_model, sample
 from deepgen.fileio import write_json
 
 RESULT_NAME = "pixelcnn_sampling.json"
@@ -57,11 +56,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     load_before = os.getloadavg()
     models = {}
     for gated in (False, True):
-        run = PixelCNNRunConfig(gated=gated)
-        if args.quick:
-            run = PixelCNNRunConfig(gated=gated, channels=4, layers=2, first_kernel=3)
+        sizes = {"channels": 4, "layers": 2, "first_kernel": 3} if args.quick else {}
+        arch = PixelCNNConfig(height=args.size, width=args.size, gated=gated, **sizes)
         torch.manual_seed(0)
-        model = build_model(run.model_config(args.size, args.size)).eval()
+        model = build_model(arch).eval()
         models["gated" if gated else "pixelcnn"] = model
     u = torch.rand(args.images, args.size, args.size, generator=torch.Generator().manual_seed(0))
     methods = [(m, s) for m in models for s in ("naive", "crop", "restricted")]

@@ -100,7 +100,8 @@ def plain_runner(data: BinaryImageData, cfg: PixelCNNRunConfig) -> Runner:
 
     def run(updates: int) -> dict[str, float]:
         torch.manual_seed(cfg.seed)
-        model = PlainPixelCNN(cfg.channels, cfg.layers, cfg.kernel, cfg.first_kernel)
+        m = cfg.model
+        model = PlainPixelCNN(m.channels, m.layers, m.kernel, m.first_kernel)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         t0 = time.perf_counter()
         for _ in range(updates):
@@ -119,7 +120,7 @@ def deepgen_runner(data: BinaryImageData, cfg: PixelCNNRunConfig, work: Path) ->
 
     def run(updates: int) -> dict[str, float]:
         torch.manual_seed(cfg.seed)
-        model = PixelCNN(cfg.model_config(*data.image_shape))
+        model = PixelCNN(cfg.model)
         task = PixelCNNTask(model, data, cfg, torch.device("cpu"))
         trainer = Trainer(
             task,
@@ -165,7 +166,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     data = load_dataset("mnist14")
     cfg = PixelCNNRunConfig(device="cpu", val_images=500)
     if args.quick:
-        cfg = PixelCNNRunConfig(device="cpu", channels=4, layers=2, val_images=20)
+        cfg = PixelCNNRunConfig.from_settings(
+            {"device": "cpu", "channels": 4, "layers": 2, "val_images": 20}
+        )
     with tempfile.TemporaryDirectory(prefix="pixelcnn_throughput_") as tmp:
         runners = {
             "deepgen": deepgen_runner(data, cfg, Path(tmp)),
@@ -194,9 +197,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "setup": {
             "architecture": (
-                f"{cfg.first_kernel}x{cfg.first_kernel} type-A masked conv, {cfg.layers - 1} "
-                f"residual {cfg.kernel}x{cfg.kernel} type-B layers, 1x1 ReLU head, "
-                f"{cfg.channels} channels, Bernoulli logits"
+                f"{cfg.model.first_kernel}x{cfg.model.first_kernel} type-A masked conv, "
+                f"{cfg.model.layers - 1} residual {cfg.model.kernel}x{cfg.model.kernel} type-B "
+                f"layers, 1x1 ReLU head, {cfg.model.channels} channels, Bernoulli logits"
             ),
             "data": f"mnist14 train, {len(data.train)} images 14x14",
             "batch_size": cfg.batch_size,

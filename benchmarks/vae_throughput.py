@@ -134,21 +134,23 @@ def deepgen_runner(
     counter = iter(range(10**9))
 
     def run(updates: int) -> dict[str, float]:
-        cfg = VAERunConfig(
-            data=DATA,
-            steps=updates,
-            batch_size=BATCH_SIZE,
-            lr=LR,
-            samples=samples,
-            hidden=HIDDEN,
-            z_dim=Z_DIM,
-            seed=SEED,
-            val_every=NEVER,
-            checkpoint_every=NEVER,
-            posterior=posterior,
+        cfg = VAERunConfig.from_settings(
+            dict(
+                data=DATA,
+                steps=updates,
+                batch_size=BATCH_SIZE,
+                lr=LR,
+                samples=samples,
+                hidden=HIDDEN,
+                z_dim=Z_DIM,
+                seed=SEED,
+                val_every=NEVER,
+                checkpoint_every=NEVER,
+                posterior=posterior,
+            )
         )
         torch.manual_seed(SEED)
-        model = build_vae(cfg.model_config(data.num_pixels)).to(device)
+        model = build_vae(cfg.model).to(device)
         task = VAETask(model, data, cfg, device)
         trainer = Trainer(
             task,

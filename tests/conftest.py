@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -29,3 +33,21 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("needs ../shared (the original data files) beside the checkout; absent here")
     return SHARED
+
+
+def _load_benchmark(name: str) -> ModuleType:
+    """benchmarks/NAME.py as a module (the benchmarks are scripts, not a package)."""
+    key = f"{name}_bench"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, REPO / "benchmarks" / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+@pytest.fixture(scope="session")
+def load_benchmark() -> Callable[[str], ModuleType]:
+    """Loads a benchmark script by name, for the benchmarks' smoke tests."""
+    return _load_benchmark

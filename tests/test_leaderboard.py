@@ -3,6 +3,7 @@ figure where one exists, the same test images for all, and the files."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -53,10 +54,11 @@ def test_tiny_leaderboard_on_binarized_mnist(
         assert (out / family / "checkpoint.pt").is_file()
     # each family ran with the leaderboard's settings for it
     config = {f: json.loads((out / f / "config.json").read_text()) for f in [*by, "gan"]}
-    assert (config["gan"]["width"], config["gan"]["arch"]) == (32, "dcgan")
-    assert (config["iwae"]["objective"], config["iwae"]["samples"]) == ("iwae", 50)
-    assert (config["vae"]["depth"], config["vae"]["schedule"]) == (2, "burda")
-    assert (config["flow"]["flow"], config["flow"]["dequantization"]) == (
+    model = {f: c["model"] for f, c in config.items()}
+    assert (model["gan"]["width"], config["gan"]["arch"]) == (32, "dcgan")
+    assert (model["iwae"]["objective"], model["iwae"]["samples"]) == ("iwae", 50)
+    assert (model["vae"]["depth"], config["vae"]["schedule"]) == (2, "burda")
+    assert (model["flow"]["flow"], model["flow"]["dequantization"]) == (
         "multiscale",
         "variational",
     )
@@ -113,3 +115,66 @@ def test_markdown_table_marks_missing_figures() -> None:
     }
     line = markdown_table([row]).splitlines()[2]
     assert line == "| flow | m | 100.00 | 1.50 | upper bound | — | — | 2.0 | 1,200 | 10 |"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--families", "pixelcnn,gan", "--eval-k", "50"], "--eval-k is for vae and iwae"),
+        (["--families", "vae", "--classifier-epochs", "2"], "--classifier-epochs is for gan"),
+    ],
+)
+def test_scoring_flags_of_families_not_listed_are_refused(
+    tmp_path: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture
+) -> None:
+    code = main(["leaderboard", "--epochs", "1", *argv, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
+TINY = ["leaderboard", "--data", "mnist14", "--families", "vae,pixelcnn,gan", "--epochs", "0.03"]
+TINY += ["--test-images", "10", "--eval-k", "20", "--classifier-epochs", "1", "--json"]
+
+
+def test_a_stopped_leaderboard_resumes_to_the_uninterrupted_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped while training the PixelCNN (after its first checkpoint), then resumed: the
+    VAE keeps its row, the PixelCNN resumes its run, the GAN trains, and every row equals
+    the uninterrupted leaderboard's."""
+    import deepgen.autoregressive.experiment as pixelcnn_experiment
+
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    assert main([*TINY, "--out", str(whole)]) == 0
+    rows = {r["family"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    real = pixelcnn_experiment.run_pixelcnn
+
+    def stop_part_way(cfg, out, **kw):  # type: ignore[no-untyped-def]
+        real(dataclasses.replace(cfg, steps=2), out, **kw)  # checkpointed at update 2, …
+        (Path(out) / "metrics.json").unlink()  # … stopped before its evaluation
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pixelcnn_experiment, "run_pixelcnn", stop_part_way)
+    assert main([*TINY, "--out", str(stopped)]) == 130
+    partial = json.loads((stopped / "partial.json").read_text())
+    assert [r["family"] for r in partial["rows"]] == ["vae"]
+    assert (stopped / "pixelcnn" / "checkpoint.pt").is_file()
+    assert not (stopped / "pixelcnn" / "metrics.json").exists()
+    monkeypatch.setattr(pixelcnn_experiment, "run_pixelcnn", real)
+    assert main([*TINY, "--out", str(stopped)]) == 2  # not without --resume
+    assert "holds a stopped leaderboard; pass --resume" in capsys.readouterr().err
+    assert main([*TINY, "--out", str(stopped), "--resume", "--eval-k", "30"]) == 2
+    assert "these settings differ: eval_k (was 20)" in capsys.readouterr().err
+    assert main([*TINY, "--out", str(stopped), "--resume"]) == 0
+    again = {r["family"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert list(again) == list(rows)
+    gan = again.pop("gan")["sample_metrics"]
+    assert gan == pytest.approx(rows.pop("gan")["sample_metrics"], rel=1e-9)
+    for family, row in rows.items():
+        assert again[family]["test_nll"] == pytest.approx(row["test_nll"], rel=1e-9), family
+        assert again[family]["updates"] == row["updates"]
+    resumed_log = (stopped / "pixelcnn" / "train_log.jsonl").read_text()
+    assert resumed_log == (whole / "pixelcnn" / "train_log.jsonl").read_text()
+    assert main([*TINY, "--out", str(stopped), "--resume"]) == 2  # finished: nothing to resume
+    assert "already holds a finished leaderboard" in capsys.readouterr().err

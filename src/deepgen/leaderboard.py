@@ -30,11 +30,12 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from deepgen.errors import ConfigError
-from deepgen.fileio import atomic_write_bytes, write_json
+from deepgen.errors import CheckpointError, ConfigError
+from deepgen.fileio import atomic_write_bytes, dumps, write_json
 from deepgen.leaderboard_scoring import score_checkpoint, vae_test_score
 from deepgen.report import HtmlReport
 from deepgen.report.plots import moving_average
+from deepgen.train.checkpoint import load_checkpoint
 from deepgen.train.lock import claim_out_dir
 
 FAMILIES = ("vae", "iwae", "pixelcnn", "flow", "gan")
@@ -127,7 +128,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "batch_size": 32,
         "lr": 2e-3,
     },
-    "gan": {"batch_size": 64, "width": 32},  # and deepgen gan's other binarized-mnist defaults
+    "gan": {"batch_size": 64, "arch": "dcgan", "width": 32},  # and deepgen gan's data defaults
 }
 MODELS = {
     "vae": "VAE 784-200-200-50 (Burda et al. 1-layer), ELBO k = 1, Burda schedule",
@@ -158,41 +159,69 @@ def _common(cfg: LeaderboardConfig, steps: int) -> dict[str, Any]:
     }
 
 
+def _resumed_budget(cfg: LeaderboardConfig, out: Path, steps: int) -> tuple[bool, int, Any]:
+    """Whether the family's run in ``out`` resumes (it has a checkpoint), its steps and its
+    minutes: a run stopped part-way continues for what is left of the budget; with no time
+    left it stops at the update it reached (and is evaluated)."""
+    checkpoint = out / "checkpoint.pt"
+    if not checkpoint.is_file():
+        return False, steps, cfg.minutes
+    if cfg.minutes is None:
+        return True, steps, None
+    state = load_checkpoint(checkpoint)
+    left = cfg.minutes - float(state["wall_seconds"]) / 60.0
+    if left <= 0:
+        return True, int(state["update"]), cfg.minutes
+    return True, steps, left
+
+
 def _train_family(
-    family: str, cfg: LeaderboardConfig, out: Path, train_size: int, quiet: bool
+    family: str,
+    cfg: LeaderboardConfig,
+    out: Path,
+    train_size: int,
+    quiet: bool,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Train one family into ``out``; returns its run's metrics and its score."""
+    """Train one family into ``out`` (``resume``: continue a run stopped there); returns its
+    run's metrics and its score."""
     settings = SETTINGS[family]
-    common = _common(cfg, _steps(cfg, train_size, settings["batch_size"]))
+    steps = _steps(cfg, train_size, settings["batch_size"])
+    again, steps, minutes = _resumed_budget(cfg, out, steps) if resume else (False, steps, None)
+    common = {**_common(cfg, steps), **({"minutes": minutes} if again else {})}
     if family in ("vae", "iwae"):
         from deepgen.vae.experiment import VAERunConfig, run_vae
 
-        vae_cfg = VAERunConfig(
-            **common,
-            **settings,
-            eval_k=100,
-            eval_images=EVAL_IMAGES,
-            val_images=100,
-            val_every=500,
-            checkpoint_every=5000,
+        vae_cfg = VAERunConfig.from_settings(
+            dict(
+                **common,
+                **settings,
+                eval_k=100,
+                eval_images=EVAL_IMAGES,
+                val_images=100,
+                val_every=500,
+                checkpoint_every=5000,
+            )
         )
-        metrics = run_vae(vae_cfg, out, quiet=quiet)
+        metrics = run_vae(vae_cfg, out, resume=again, quiet=quiet)
         score = vae_test_score(out / "checkpoint.pt", cfg)
         return {**metrics, **score, "curve": CURVES[family]}
     if family == "pixelcnn":
         from deepgen.autoregressive.experiment import PixelCNNRunConfig, run_pixelcnn
 
-        pcfg = PixelCNNRunConfig(
-            **common,
-            **settings,
-            val_every=500,
-            val_images=200,
-            checkpoint_every=1000,
-            samples=16,
-            test_images=cfg.test_images,
-            eval_images=EVAL_IMAGES,
+        pcfg = PixelCNNRunConfig.from_settings(
+            dict(
+                **common,
+                **settings,
+                val_every=500,
+                val_images=200,
+                checkpoint_every=1000,
+                samples=16,
+                test_images=cfg.test_images,
+                eval_images=EVAL_IMAGES,
+            )
         )
-        metrics = run_pixelcnn(pcfg, out, quiet=quiet)
+        metrics = run_pixelcnn(pcfg, out, resume=again, quiet=quiet)
         score = {"stderr": metrics["test_nll_stderr"]}
         return {**metrics, **score, "curve": CURVES[family]}
     if family == "gan":
@@ -207,21 +236,23 @@ def _train_family(
             eval_samples=1000,
             classifier_epochs=cfg.classifier_epochs,
         )
-        metrics = run_gan(gcfg, out, quiet=quiet)
+        metrics = run_gan(gcfg, out, resume=again, quiet=quiet)
         score = {"test_nll": None, "stderr": None, "test_images": 10_000}
         return {**metrics, **score, "curve": CURVES[family]}
     from deepgen.flows.experiment import FlowRunConfig, run_flow
 
-    fcfg = FlowRunConfig(
-        **common,
-        **settings,
-        val_images=200,
-        val_every=500,
-        checkpoint_every=2000,
-        test_images=cfg.test_images,
-        eval_images=EVAL_IMAGES,
+    fcfg = FlowRunConfig.from_settings(
+        dict(
+            **common,
+            **settings,
+            val_images=200,
+            val_every=500,
+            checkpoint_every=2000,
+            test_images=cfg.test_images,
+            eval_images=EVAL_IMAGES,
+        )
     )
-    metrics = run_flow(fcfg, out, quiet=quiet)
+    metrics = run_flow(fcfg, out, resume=again, quiet=quiet)
     score = {"stderr": metrics["test_nll_stderr"]}
     return {**metrics, **score, "curve": CURVES[family]}
 
@@ -302,33 +333,70 @@ def plot_learning_curves(curves: dict[str, tuple[list[int], list[float], str]], 
     return path
 
 
+def _rows_done(out: Path, cfg: LeaderboardConfig) -> list[dict[str, Any]]:
+    """The rows of a stopped leaderboard in ``out`` (``partial.json``), after checking that it
+    ran with the same settings."""
+    import json
+
+    partial = out / "partial.json"
+    if not partial.is_file():
+        raise CheckpointError(f"--resume: no stopped leaderboard in {out} ({partial} missing)")
+    try:
+        saved = json.loads(partial.read_text())
+        rows, config = saved["rows"], saved["config"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{partial} is corrupt: {exc}") from None
+    now = json.loads(dumps(asdict(cfg)))
+    differ = sorted(k for k in now if config.get(k) != now[k])
+    if differ:
+        raise ConfigError(
+            "--resume continues the leaderboard as it was started; these settings differ: "
+            + ", ".join(f"{k} (was {config.get(k)!r})" for k in differ)
+        )
+    return list(rows)
+
+
 def run_leaderboard(
     cfg: LeaderboardConfig,
     out_dir: str | Path,
     quiet: bool = False,
     on_family: Callable[[str], None] | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train and score every family of ``cfg`` into ``out_dir``; write ``leaderboard.json``,
-    ``leaderboard.md`` and ``report.html``. Returns ``{"rows": [...], ...}``."""
+    ``leaderboard.md`` and ``report.html``. Returns ``{"rows": [...], ...}``.
+
+    With ``resume``, a leaderboard stopped part-way (same settings) continues: the families it
+    finished keep their rows, the one it was training resumes its run for what is left of its
+    budget, and the rest train as usual."""
     from deepgen.data import load_dataset
 
     t0 = time.perf_counter()
     with claim_out_dir(out_dir, resume=None) as out:
         if (out / "leaderboard.json").exists():
-            raise ConfigError(f"{out} already holds a leaderboard; use another --out")
+            raise ConfigError(f"{out} already holds a finished leaderboard; use another --out")
+        done = {r["family"]: r for r in _rows_done(out, cfg)} if resume else {}
+        if not resume and (out / "partial.json").exists():
+            raise ConfigError(
+                f"{out} holds a stopped leaderboard; pass --resume to continue it or use "
+                "another --out"
+            )
         train_size = len(load_dataset(cfg.data, cfg.data_dir).train)
         rows, samples, curves = [], {}, {}
         for family in cfg.families:
             if on_family is not None:
                 on_family(family)
             loaded = dict(cfg.checkpoints).get(family)
-            if loaded is None:
-                result = _train_family(family, cfg, out / family, train_size, quiet)
-                folder = out / family
+            folder = out / family if loaded is None else Path(loaded).parent
+            if family in done:  # finished before the stop
+                rows.append(done[family])
+                result = {"curve": CURVES[family]}
+            elif loaded is None:
+                result = _train_family(family, cfg, folder, train_size, quiet, resume)
+                rows.append(_row(family, cfg, result, loaded))
             else:
                 result = {**score_checkpoint(family, loaded, cfg), "curve": CURVES[family]}
-                folder = Path(loaded).parent
-            rows.append(_row(family, cfg, result, loaded))
+                rows.append(_row(family, cfg, result, loaded))
             # the rows so far, so that a stop later in a long leaderboard loses nothing
             write_json(out / "partial.json", {"rows": rows, "config": asdict(cfg)})
             samples[family] = folder / "samples.png"

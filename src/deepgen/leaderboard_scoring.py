@@ -78,17 +78,20 @@ def vae_test_score(path: str | Path, cfg: Any) -> dict[str, Any]:
 def _flow_score(
     path: Path, state: dict[str, Any], test: torch.Tensor, cfg: Any, device: torch.device
 ) -> dict[str, Any]:
-    from deepgen.flows.experiment import FlowRunConfig, _build, image_bounds
+    from deepgen.flows.experiment import FlowRunConfig, image_bounds
+    from deepgen.flows.recipe import build_flow
 
     meta = state["meta"]
     shape = meta.get("image_shape")
     if shape is None:
         raise CheckpointError(f"--checkpoint flow={path} is a flow on points, not on images")
-    run = FlowRunConfig(**meta["run"])
+    run = FlowRunConfig.from_settings(meta["run"])
     levels = meta.get("levels", 2)
-    flow, dequantizer = _build(run, meta["features"], tuple(shape), device, levels)
+    flow, dequantizer = build_flow(run.model, meta["features"], tuple(shape), levels, run.seed)
+    flow = flow.to(device)
     flow.load_state_dict(state["task"]["flow"])
     if dequantizer is not None:
+        dequantizer = dequantizer.to(device)
         dequantizer.load_state_dict(state["task"]["dequantizer"])
         dequantizer.eval()
     flow.eval()
@@ -103,7 +106,7 @@ def _gan_score(
     from deepgen.gan.experiment import GANRunConfig, ImageScorer, _labelled_mnist
     from deepgen.sampling import _gan
 
-    run = GANRunConfig(**{**state["meta"]["run"], "data_dir": cfg.data_dir})
+    run = GANRunConfig.from_settings({**state["meta"]["run"], "data_dir": cfg.data_dir})
     labelled = data if cfg.data == "mnist14" else _labelled_mnist(run)
     with torch.random.fork_rng(devices=[]):
         classifier, _ = load_or_train_classifier(

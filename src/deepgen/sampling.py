@@ -71,7 +71,8 @@ def _vae(checkpoint: Any, state: dict, n: int, g: torch.Generator, dev: torch.de
 
 
 def _flow(checkpoint: Any, state: dict, n: int, g: torch.Generator, dev: torch.device) -> Samples:
-    from deepgen.flows.experiment import FlowRunConfig, _build, sample_binary_images
+    from deepgen.flows.experiment import FlowRunConfig, sample_binary_images
+    from deepgen.flows.recipe import build_flow
 
     meta = state["meta"]
     if "features" not in meta:
@@ -79,10 +80,11 @@ def _flow(checkpoint: Any, state: dict, n: int, g: torch.Generator, dev: torch.d
             f"{checkpoint} predates deepgen sample for flows (no feature count saved); "
             "retrain it to sample"
         )
-    cfg = FlowRunConfig(**meta["run"])
+    cfg = FlowRunConfig.from_settings(meta["run"])
     shape, levels = meta.get("image_shape"), meta.get("levels", 2)
     image = None if shape is None else tuple(shape)
-    flow, _ = _build(cfg, meta["features"], image, dev, levels)
+    flow, _ = build_flow(cfg.model, meta["features"], image, levels, cfg.seed)
+    flow = flow.to(dev)
     flow.load_state_dict(state["task"]["flow"])
     flow.eval()
     if shape is not None:

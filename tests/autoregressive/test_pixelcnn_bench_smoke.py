@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import statistics
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -18,18 +17,9 @@ from deepgen.autoregressive.pixelcnn import PixelCNN, PixelCNNConfig
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"{name}_bench", BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def throughput() -> ModuleType:
-    return _load("pixelcnn_throughput")
+def throughput(load_benchmark: Callable[[str], ModuleType]) -> ModuleType:
+    return load_benchmark("pixelcnn_throughput")
 
 
 def test_throughput_quick_run(throughput: ModuleType, tmp_path: Path) -> None:
@@ -62,8 +52,8 @@ def test_plain_reference_is_the_same_network(
     assert torch.allclose(throughput.plain_loss(plain, x), ours.loss(x), rtol=1e-12, atol=0)
 
 
-def test_sampling_quick_run(tmp_path: Path) -> None:
-    _load("pixelcnn_sampling").main(["--quick", "--out", str(tmp_path)])
+def test_sampling_quick_run(tmp_path: Path, load_benchmark: Callable[[str], ModuleType]) -> None:
+    load_benchmark("pixelcnn_sampling").main(["--quick", "--out", str(tmp_path)])
     result = json.loads((tmp_path / "pixelcnn_sampling.json").read_text())
     for model in ("pixelcnn", "gated"):
         for fast in ("crop", "restricted"):

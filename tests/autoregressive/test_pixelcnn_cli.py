@@ -118,7 +118,7 @@ def test_run_writes_every_file_and_an_exact_nll(run_dir: Path) -> None:
     # the reported test NLL is the checkpoint's exact −log p(x) on those 40 test images,
     # spread evenly over the test split
     model, run = load_pixelcnn(run_dir / "checkpoint.pt", torch.device("cpu"))
-    assert run["channels"] == 4
+    assert run["model"]["channels"] == 4
     test = load_dataset("mnist14").test
     test = test[spread(len(test), 40)]
     assert metrics["test_nll"] == pytest.approx(nll_on(model, test)["nll"], rel=1e-6)
@@ -161,6 +161,6 @@ def test_gated_seed_convention_run(tmp_path: Path) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     config = json.loads((out / "config.json").read_text())
     assert metrics["model"] == "GatedPixelCNN" and metrics["sampler"] == "crop"
-    assert config["gated"] is True and config["convention"] == "seed"
+    assert config["model"]["gated"] is True and config["model"]["convention"] == "seed"
     model, _ = load_pixelcnn(out / "checkpoint.pt", torch.device("cpu"))
     assert model.config.gated and model.config.convention == "seed"

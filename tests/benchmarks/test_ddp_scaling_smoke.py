@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import statistics
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ddp_scaling.py"
 
-
-def test_quick_run_pairs_one_and_two_processes(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("ddp_scaling_bench", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+def test_quick_run_pairs_one_and_two_processes(
+    tmp_path: Path, load_benchmark: Callable[[str], ModuleType]
+) -> None:
+    module = load_benchmark("ddp_scaling")
     module.main(["--quick", "--cases", "vae", "--out", str(tmp_path)])
     entry = json.loads((tmp_path / "ddp_scaling.json").read_text())["cases"]["vae"]
     one, two = entry["updates_per_second_1"], entry["updates_per_second_2"]

@@ -4,10 +4,9 @@ exponent fit and the equivalence of the architectures built in each library."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -24,23 +23,14 @@ PEERS_REASON = (
 )
 
 
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"{name}_bench", BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def logdet(load_benchmark: Callable[[str], ModuleType]) -> ModuleType:
+    return load_benchmark("logdet_scaling")
 
 
 @pytest.fixture(scope="module")
-def logdet() -> ModuleType:
-    return _load("logdet_scaling")
-
-
-@pytest.fixture(scope="module")
-def peers() -> ModuleType:
-    return _load("flows_vs_peers")
+def peers(load_benchmark: Callable[[str], ModuleType]) -> ModuleType:
+    return load_benchmark("flows_vs_peers")
 
 
 # --- logdet_scaling ---------------------------------------------------------------------------

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -14,17 +13,10 @@ import torch
 
 from deepgen.vae.model import VAE, VAEConfig
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "vae_throughput.py"
-
 
 @pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("vae_throughput_bench", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark: Callable[[str], ModuleType]) -> ModuleType:
+    return load_benchmark("vae_throughput")
 
 
 def test_quick_run_writes_ratios(bench: ModuleType, tmp_path: Path) -> None:

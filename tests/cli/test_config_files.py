@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from deepgen.cli.main import main
 
@@ -39,19 +40,106 @@ def test_a_runs_config_json_reproduces_its_numbers(command: str, tmp_path: Path)
 
 def test_a_toml_file_sets_what_it_names_and_flags_win(tmp_path: Path) -> None:
     toml = tmp_path / "run.toml"
-    toml.write_text('steps = 12\nbatch_size = 50\nhidden = 32\nobjective = "iwae"\nsamples = 3\n')
+    toml.write_text(
+        'steps = 12\nbatch_size = 50\n[model]\nhidden = 32\nz_dim = 5\nobjective = "iwae"\n'
+        "samples = 3\n"
+    )
     out = tmp_path / "r"
-    argv = ["vae", "--config", str(toml), "--eval-k", "5", "--quiet"]
+    argv = ["vae", "--config", str(toml), "--eval-k", "5", "--quiet", "--z-dim", "6"]
     assert main([*argv, "--steps", "7", "--out", str(out)]) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["steps"] == 7  # the flag
-    assert (config["batch_size"], config["hidden"], config["objective"], config["samples"]) == (
+    model = config["model"]
+    assert (config["batch_size"], model["hidden"], model["objective"], model["samples"]) == (
         50,
         32,
         "iwae",
         3,
     )
+    assert model["z_dim"] == 6  # the flag wins over the file's [model] table too
     assert json.loads((out / "metrics.json").read_text())["updates"] == 7
+    state = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert state["task"]["model"]["decoder.0.weight"].shape == (32, 6)  # the model is built so
+
+
+# The model's own config class, nested as "model" in every command's config.json.
+MODEL_KEYS = {
+    "vae": {"x_dim", "hidden", "z_dim", "posterior", "prior", "objective", "samples"},
+    "flow": {"flow", "layers", "hidden", "scales", "coupling", "dequantization"},
+    "pixelcnn": {"height", "width", "channels", "layers", "kernel", "gated", "convention"},
+    "gan": {"x_dim", "z_dim", "hidden", "layers", "d_hidden", "d_layers", "spectral_norm"},
+}
+
+
+@pytest.mark.parametrize("command", sorted(SHORT))
+def test_the_models_config_is_nested_in_the_runs(command: str, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    assert main([command, *SHORT[command], "--out", str(out), "--quiet"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert MODEL_KEYS[command] <= set(config["model"])
+    assert not MODEL_KEYS[command] & set(config) - {"model"}  # declared once: in the model
+
+
+def test_a_flat_config_json_of_older_runs_gives_the_same_run(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    argv = ["--steps", "20", "--eval-k", "5", "--val-every", "10", "--hidden", "16", "--quiet"]
+    assert main(["vae", *argv, "--out", str(a)]) == 0
+    nested = json.loads((a / "config.json").read_text())
+    flat = {k: v for k, v in nested.items() if k != "model"}
+    flat.update({k: v for k, v in nested["model"].items() if k != "x_dim"})
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(flat))
+    assert main(["vae", "--config", str(old), "--out", str(b), "--quiet"]) == 0
+    assert json.loads((b / "config.json").read_text()) == nested
+    assert (b / "train_log.jsonl").read_text() == (a / "train_log.jsonl").read_text()
+
+
+def test_a_run_written_before_the_nesting_resumes(tmp_path: Path) -> None:
+    """A run whose config.json and checkpoint hold the settings flat (as before the model's
+    config was nested) resumes, and ends with the uninterrupted run's numbers."""
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    argv = ["vae", "--eval-k", "5", "--val-every", "10", "--checkpoint-every", "10", "--quiet"]
+    assert main([*argv, "--steps", "40", "--out", str(whole)]) == 0
+    assert main([*argv, "--steps", "20", "--out", str(part)]) == 0
+    nested = json.loads((part / "config.json").read_text())
+    flat = {k: v for k, v in nested.items() if k != "model"} | nested["model"]
+    (part / "config.json").write_text(json.dumps(flat))
+    state = torch.load(part / "checkpoint.pt", weights_only=False)
+    run = state["meta"]["run"]
+    state["meta"]["run"] = {k: v for k, v in run.items() if k != "model"} | run["model"]
+    torch.save(state, part / "checkpoint.pt")
+    assert main([*argv, "--steps", "40", "--resume", "--out", str(part)]) == 0
+    assert _numbers(part) == _numbers(whole)
+    assert json.loads((part / "config.json").read_text())["model"] == nested["model"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["vae", "--data", "mnist14"], "model x_dim 784 does not fit the data 'mnist14' (196)"),
+        (["vae", "--hidden", "8"], "hidden is given twice"),
+        (["gan", "--data", "mnist14", "--arch", "dcgan", "--hidden", "8"], "hidden: not a"),
+        (["gan", "--data", "ring8", "--width", "8"], "width: not a setting"),
+    ],
+)
+def test_model_settings_that_do_not_fit_get_one_line(
+    tmp_path: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    toml = tmp_path / "c.toml"
+    toml.write_text("hidden = 9\n[model]\nx_dim = 784\n" if argv[0] == "vae" else "")
+    if "--hidden" in argv and argv[0] == "vae":
+        toml.write_text("hidden = 9\n[model]\nhidden = 10\n")
+    code = main([*argv, "--config", str(toml), "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1, err
+
+
+def test_resume_refuses_another_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r"
+    argv = ["vae", "--steps", "10", "--eval-k", "5", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    assert main([*argv, "--resume", "--steps", "20", "--z-dim", "4"]) == 2
+    assert "--z-dim 4 (the run has 8)" in capsys.readouterr().err
 
 
 def test_an_old_config_json_with_updates_still_loads(tmp_path: Path) -> None:

@@ -73,6 +73,8 @@ def test_binary_images_are_dequantized_and_bounded(tmp_path: Path) -> None:
         (["--lr", "nan"], "finite"),
         (["--batch-size", "5000", "--train-size", "100"], "exceeds"),
         (["--resume"], "no run to resume"),
+        (["--data", "mnist14", "--train-size", "100"], "--train-size is for 2-D data"),
+        (["--data", "mnist14", "--grid", "50"], "--grid is for 2-D data, not mnist14"),
     ],
 )
 def test_bad_flags_are_one_line_errors(

@@ -84,7 +84,9 @@ def test_run_writes_every_file_with_metrics(run_dir: Path) -> None:
     # log p(x) estimate with K=20 is above the ELBO (same model, same data)
     assert metrics["val_loglik_iwae"] > metrics["val_elbo"]
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["steps"] == 300 and config["samples"] == 2 and config["data"] == "mnist14"
+    assert (
+        config["steps"] == 300 and config["model"]["samples"] == 2 and config["data"] == "mnist14"
+    )
     rows = (run_dir / "train_log.jsonl").read_text().splitlines()
     assert len(rows) == 300 and {"update", "loss", "rec", "kl"} <= set(json.loads(rows[0]))
     vals = [json.loads(r) for r in (run_dir / "val_log.jsonl").read_text().splitlines()]

@@ -29,7 +29,7 @@ def iaf_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_flow_posterior_trains_and_is_saved_as_one(iaf_run: Path) -> None:
     config = json.loads((iaf_run / "config.json").read_text())
-    assert config["posterior"] == "iaf" and config["flows"] == 2
+    assert config["model"]["posterior"] == "iaf" and config["model"]["flows"] == 2
     state = torch.load(iaf_run / "checkpoint.pt", weights_only=False)
     keys = state["task"]["model"].keys()
     assert any(k.startswith("encoder.transform.") for k in keys)  # the IAF layers were trained

@@ -140,7 +140,9 @@ def test_config_round_trips_through_json() -> None:
 
 def _task(cfg: ConvGANConfig, images: torch.Tensor, **run: object) -> GANTask:
     gen, disc = build_conv_gan(cfg)
-    rc = GANRunConfig(data="mnist14", batch_size=len(images), z_dim=cfg.z_dim, **run)  # type: ignore[arg-type]
+    data = "mnist14" if cfg.image_shape == (14, 14) else "binarized-mnist"
+    settings = {"data": data, "arch": "dcgan", "batch_size": len(images), **run}
+    rc = GANRunConfig.from_settings({**settings, "model": cfg})
     return GANTask(rc, gen, disc, torch.device("cpu"), images)  # type: ignore[arg-type]
 
 

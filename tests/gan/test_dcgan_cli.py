@@ -22,7 +22,7 @@ def test_dcgan_trains_scores_and_samples(tmp_path: Path) -> None:
     m = json.loads((out / "metrics.json").read_text())
     assert m["updates"] == 12 and m["fid_ema"] > m["fid_real_val"] > 0
     model = json.loads((out / "config.json").read_text())
-    assert (model["arch"], model["width"]) == ("dcgan", 8)
+    assert (model["arch"], model["model"]["width"]) == ("dcgan", 8)
     assert "DCGAN-style convolutional" in (out / "report.html").read_text()
     drawn = tmp_path / "drawn"
     ckpt = str(out / "checkpoint.pt")
@@ -33,12 +33,13 @@ def test_dcgan_trains_scores_and_samples(tmp_path: Path) -> None:
 
 def test_28x28_settings_and_refusals(tmp_path: Path) -> None:
     cfg = config_for("binarized-mnist", data_dir=str(tmp_path / "bm"))
-    assert (cfg.arch, cfg.z_dim, cfg.batch_size) == ("dcgan", 64, 64)
+    assert (cfg.arch, cfg.model.z_dim, cfg.batch_size) == ("dcgan", 64, 64)
+    assert cfg.model.image_shape == (28, 28) and cfg.model.spectral_norm
     with pytest.raises(ConfigError, match="--arch dcgan is for images"):
         config_for("ring8", arch="dcgan")
     with pytest.raises(ConfigError, match="unknown arch"):
         config_for("mnist14", arch="resnet")
-    with pytest.raises(ConfigError, match="--width is the channel unit of --arch dcgan"):
+    with pytest.raises(ConfigError, match="width: not a setting of this run's model"):
         config_for("ring8", width=16)
     with pytest.raises(ConfigError, match="are for binarized-mnist"):
         config_for("mnist14", classifier_dir="x")

@@ -26,7 +26,7 @@ class Crash(Exception):
 def _task(seed: int = 0, batch_size: int = 50) -> VAETask:
     torch.manual_seed(seed)
     cfg = VAERunConfig(seed=seed, batch_size=batch_size)
-    return VAETask(VAE(cfg.model_config()), load_dataset("mnist14"), cfg, CPU)
+    return VAETask(VAE(cfg.model), load_dataset("mnist14"), cfg, CPU)
 
 
 def _trainer(task: VAETask, out: Path, updates: int, **kw: int) -> Trainer:

@@ -100,5 +100,6 @@ def test_command_with_two_layers_and_burda_schedule(tmp_path: Path) -> None:
     # the 450 updates learn: the ELBO beats a model of independent pixel frequencies' bound
     assert m["val_elbo"] > -80 and m["val_loglik_iwae"] > m["val_elbo"]
     config = json.loads((out / "config.json").read_text())
-    assert (config["z2_dim"], config["depth"], config["schedule"]) == (4, 2, "burda")
+    model = config["model"]
+    assert (model["z2_dim"], model["depth"], config["schedule"]) == (4, 2, "burda")
     assert "p(z|z2)" in (out / "report.html").read_text()

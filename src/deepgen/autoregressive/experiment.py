@@ -16,7 +16,6 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from deepgen.autoregressive.masks import CONVENTIONS
 from deepgen.autoregressive.pixelcnn import (
     SAMPLERS,
     GatedPixelCNN,
@@ -26,7 +25,7 @@ from deepgen.autoregressive.pixelcnn import (
     build_model,
     sample,
 )
-from deepgen.data import BinaryImageData, load_dataset, spread
+from deepgen.data import DATASETS, IMAGE_SHAPES, BinaryImageData, load_dataset, spread
 from deepgen.distributions import check_binary
 from deepgen.errors import CheckpointError, ConfigError
 from deepgen.report.plots import moving_average, plot_image_grid
@@ -51,9 +50,17 @@ REFERENCES: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class PixelCNNRunConfig(RunConfig):
-    """Everything that defines a PixelCNN run (``config.json`` is this, as JSON)."""
+    """Everything that defines a PixelCNN run (``config.json`` is this, as JSON): the run's
+    settings and the model's :class:`PixelCNNConfig` nested as ``model`` (its height and width
+    from the data).
+
+    >>> cfg = PixelCNNRunConfig.from_settings({"data": "mnist14", "gated": True, "layers": 4})
+    >>> cfg.model.gated, cfg.model.layers, cfg.model.height
+    (True, 4, 14)
+    """
 
     EVALUATION_ONLY = ("samples", "sampler", "test_images", "eval_images")
+    MODELS = (PixelCNNConfig,)
 
     data: str = "mnist14"
     data_dir: str | None = None
@@ -61,12 +68,6 @@ class PixelCNNRunConfig(RunConfig):
     batch_size: int = 64
     lr: float = 2e-3
     lr_halflife: float = 1000.0  # Adam's step size halves every this many updates
-    layers: int = 6
-    channels: int = 32
-    kernel: int = 3
-    first_kernel: int = 7
-    gated: bool = False
-    convention: str = "pixelcnn"
     seed: int = 0
     device: str = "auto"
     threads: int = 1
@@ -80,8 +81,18 @@ class PixelCNNRunConfig(RunConfig):
     sampler: str = "restricted"
     test_images: int | None = None  # N test images spread evenly over the split (all)
     eval_images: int | None = None  # the final evaluation on the first N val (and train) images
+    model: PixelCNNConfig = None  # type: ignore[assignment]  # None: PixelCNNConfig's defaults
+
+    def model_from_data(self) -> dict[str, Any]:
+        """The data decide the image's height and width."""
+        height, width = IMAGE_SHAPES[self.data]
+        return {"height": height, "width": width}
 
     def __post_init__(self) -> None:
+        if self.data not in DATASETS:
+            known = ", ".join(DATASETS)
+            raise ConfigError(f"unknown data set {self.data!r}; choose one of {known}")
+        self.settle_model()
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
         if not self.lr_halflife > 0:
@@ -97,24 +108,8 @@ class PixelCNNRunConfig(RunConfig):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-        if self.convention not in CONVENTIONS:
-            raise ConfigError(f"unknown convention {self.convention!r}")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"unknown sampler {self.sampler!r}")
-        self.model_config()  # validates the architecture
-
-    def model_config(self, height: int = 14, width: int = 14) -> PixelCNNConfig:
-        """The model part of the run."""
-        return PixelCNNConfig(
-            height=height,
-            width=width,
-            channels=self.channels,
-            layers=self.layers,
-            kernel=self.kernel,
-            first_kernel=self.first_kernel,
-            convention=self.convention,
-            gated=self.gated,
-        )
 
 
 class PixelCNNTask:
@@ -232,7 +227,7 @@ class PixelCNNExperiment:
         check_binary(data.test, f"{cfg.data} test data")
         if cfg.val_images > len(data.val):
             raise ConfigError(f"--val-images {cfg.val_images} exceeds the {len(data.val)} held out")
-        model = build_model(cfg.model_config(*data.image_shape)).to(session.device)
+        model = build_model(cfg.model).to(session.device)
         self.data = data
         return PixelCNNTask(model, data, cfg, session.device), {"model": model.config.to_dict()}
 
@@ -256,7 +251,7 @@ class PixelCNNExperiment:
 
         shape = data.image_shape
         ref = REFERENCES.get(cfg.data)
-        name = "GatedPixelCNN" if cfg.gated else "PixelCNN"
+        name = "GatedPixelCNN" if cfg.model.gated else "PixelCNN"
         metrics: dict[str, Any] = {
             "data": cfg.data,
             "model": name,
@@ -278,11 +273,12 @@ class PixelCNNExperiment:
             "reference_nll": ref["nll"] if ref else None,
             "reference": ref["what"] if ref else None,
         }
-        title = "Gated PixelCNN" if cfg.gated else "PixelCNN"
+        title, arch = ("Gated PixelCNN" if cfg.model.gated else "PixelCNN"), cfg.model
         text = [
-            f"{title} for binary images, a Bernoulli per pixel: a {cfg.first_kernel}×"
-            f"{cfg.first_kernel} type-A masked layer then {cfg.layers - 1} type-B {cfg.kernel}×"
-            f"{cfg.kernel} layers, {cfg.channels} channels, {cfg.convention} ordering. "
+            f"{title} for binary images, a Bernoulli per pixel: a {arch.first_kernel}×"
+            f"{arch.first_kernel} type-A masked layer then {arch.layers - 1} type-B "
+            f"{arch.kernel}×{arch.kernel} layers, {arch.channels} channels, {arch.convention} "
+            "ordering. "
             "log p(x) = Σ_i log p(x_i | x_<i) is exact, so the NLL below is not a bound. All "
             "values in nats per image."
         ]

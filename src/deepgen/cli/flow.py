@@ -8,7 +8,8 @@ from pathlib import Path
 from deepgen.cli.common import add_training, positive_float, positive_int, run_config
 from deepgen.data.datasets import DATASETS, GREY_DATASETS
 from deepgen.data.toy import TOY_DATASETS
-from deepgen.flows.experiment import DEQUANTIZATIONS, FLOWS, FlowRunConfig, run_flow
+from deepgen.flows.experiment import FlowRunConfig, run_flow
+from deepgen.flows.recipe import DEQUANTIZATIONS, FLOWS
 from deepgen.flows.zoo import KINDS
 
 
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--flow",
         choices=FLOWS,
-        help=f"default {d.flow}; multiscale: the RealNVP/Glow image flow (squeeze, ActNorm, "
+        help=f"default {d.model.flow}; multiscale: the RealNVP/Glow image flow (squeeze, ActNorm, "
         "1×1 convolution, convolutional couplings, factor-out), images only",
     )
     p.add_argument(
@@ -39,11 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="images: uniform u ~ U[0,1), or variational q(u|x) learned with the flow "
         "(Ho et al. 2019) (default uniform)",
     )
-    p.add_argument("--scales", type=positive_int, help=f"multiscale: levels (default {d.scales})")
+    p.add_argument(
+        "--scales", type=positive_int, help=f"multiscale: levels (default {d.model.scales})"
+    )
     p.add_argument(
         "--coupling",
         choices=("affine", "spline"),
-        help=f"multiscale: the couplings' map (default {d.coupling})",
+        help=f"multiscale: the couplings' map (default {d.model.coupling})",
     )
     p.add_argument(
         "--val-images",
@@ -58,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         + ", ".join(f"{k} {n}" for k, (_, n) in KINDS.items())
         + ")",
     )
-    p.add_argument("--hidden", type=positive_int, help=f"hidden units (default {d.hidden})")
+    p.add_argument("--hidden", type=positive_int, help=f"hidden units (default {d.model.hidden})")
     p.add_argument("--batch-size", type=positive_int, help=f"default {d.batch_size}")
     p.add_argument("--lr", type=positive_float, help=f"Adam learning rate (default {d.lr})")
     p.add_argument(
@@ -94,7 +97,10 @@ def _train(args: argparse.Namespace) -> int:
     cfg = run_config(FlowRunConfig, args)
     m = run_flow(cfg, args.out, resume=args.resume, quiet=args.quiet)
     if m and not args.quiet:  # {} on the other processes of a torchrun run
-        head = f"{cfg.flow} flow on {cfg.data}: {m['updates']} updates in {m['wall_seconds']:.1f} s"
+        head = (
+            f"{cfg.model.flow} flow on {cfg.data}: {m['updates']} updates in "
+            f"{m['wall_seconds']:.1f} s"
+        )
         if cfg.images:
             body = (
                 f"test NLL ≤ {m['test_nll']:.2f} ± {m['test_nll_stderr']:.2f} nats/image "

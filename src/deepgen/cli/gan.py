@@ -12,6 +12,7 @@ from deepgen.cli.common import (
     print_json,
     run_config,
 )
+from deepgen.gan.conv import ConvGANConfig
 from deepgen.gan.experiment import (
     ARCHS,
     DATA_DEFAULTS,
@@ -70,7 +71,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=ARCHS,
         help="mlp, or dcgan (convolutional, images) (default mlp; binarized-mnist dcgan)",
     )
-    p.add_argument("--width", type=positive_int, help=f"dcgan channel unit (default {d.width})")
+    p.add_argument(
+        "--width", type=positive_int, help=f"dcgan channel unit (default {ConvGANConfig().width})"
+    )
     p.add_argument("--loss", choices=LOSSES, help=f"objective (default {d.loss})")
     p.add_argument(
         "--steps",
@@ -82,9 +85,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr-d", type=positive_float, help=f"critic Adam lr (default {d.lr_d})")
     p.add_argument("--beta1", type=_unit_interval, help=f"Adam β₁ (default {d.beta1})")
     p.add_argument("--beta2", type=_unit_interval, help=f"Adam β₂ (default {d.beta2})")
-    p.add_argument("--z-dim", type=positive_int, help=f"noise size (default {d.z_dim})")
-    p.add_argument("--hidden", type=positive_int, help=f"hidden units (default {d.hidden})")
-    p.add_argument("--layers", type=positive_int, help=f"hidden layers (default {d.layers})")
+    m = d.model
+    p.add_argument("--z-dim", type=positive_int, help=f"noise size (default {m.z_dim})")
+    p.add_argument("--hidden", type=positive_int, help=f"mlp: hidden units (default {m.hidden})")
+    p.add_argument("--layers", type=positive_int, help=f"mlp: hidden layers (default {m.layers})")
+    p.add_argument(
+        "--d-hidden", type=positive_int, help="mlp: discriminator's hidden units (--hidden)"
+    )
+    p.add_argument(
+        "--d-layers", type=positive_int, help="mlp: discriminator's hidden layers (--layers)"
+    )
     p.add_argument(
         "--d-steps", type=positive_int, help=f"critic updates per step (default {d.d_steps})"
     )

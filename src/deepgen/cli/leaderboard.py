@@ -49,18 +49,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     budget.add_argument(
         "--epochs", type=positive_float, help="epochs per family (reproduces on any machine)"
     )
-    p.add_argument("--test-images", type=positive_int, help="score the first N test images")
+    p.add_argument(
+        "--test-images",
+        type=positive_int,
+        help="score N test images spread evenly over the split (all 10,000)",
+    )
     p.add_argument(
         "--eval-k",
         type=positive_int,
-        default=d.eval_k,
-        help=f"importance samples per test image for the latent-variable models ({d.eval_k})",
+        help=f"importance samples per test image for the latent-variable models, vae and iwae "
+        f"({d.eval_k})",
     )
     p.add_argument(
         "--classifier-epochs",
         type=positive_int,
-        default=d.classifier_epochs,
-        help=f"epochs of the GAN's scoring classifier (default {d.classifier_epochs})",
+        help=f"epochs of the GAN's scoring classifier (gan) (default {d.classifier_epochs})",
     )
     p.add_argument(
         "--checkpoint",
@@ -74,12 +77,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=nonnegative_int, default=d.seed)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default 1)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a leaderboard stopped in --out (same flags): finished families keep "
+        "their rows, the interrupted one resumes for what is left of its budget",
+    )
     p.add_argument("--json", action="store_true", help="print the rows as one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bars, no summary")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    for flag, value, needs in (
+        ("--eval-k", args.eval_k, ("vae", "iwae")),
+        ("--classifier-epochs", args.classifier_epochs, ("gan",)),
+    ):
+        if value is not None and not set(needs) & set(args.families):
+            raise ConfigError(f"{flag} is for {' and '.join(needs)}, which --families leaves out")
+    defaults = LeaderboardConfig(minutes=1.0)  # for the fields' defaults
     cfg = LeaderboardConfig(
         data=args.data,
         data_dir=args.data_dir,
@@ -87,8 +103,8 @@ def _run(args: argparse.Namespace) -> int:
         minutes=args.minutes,
         epochs=args.epochs,
         test_images=args.test_images,
-        eval_k=args.eval_k,
-        classifier_epochs=args.classifier_epochs,
+        eval_k=args.eval_k or defaults.eval_k,
+        classifier_epochs=args.classifier_epochs or defaults.classifier_epochs,
         checkpoints=tuple(args.checkpoint),
         seed=args.seed,
         device=args.device,
@@ -103,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
             what = f"scoring {loaded[family]}" if family in loaded else "training"
             print(f"leaderboard: {family}: {what}", file=sys.stderr)
 
-    result = run_leaderboard(cfg, args.out, quiet=quiet, on_family=announce)
+    result = run_leaderboard(cfg, args.out, quiet=quiet, on_family=announce, resume=args.resume)
     if args.json:
         print_json({"rows": result["rows"]})
     elif not args.quiet:

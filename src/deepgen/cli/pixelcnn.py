@@ -45,14 +45,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--layers",
         type=positive_int,
-        help=f"masked layers, the first of type A (default {d.layers})",
+        help=f"masked layers, the first of type A (default {d.model.layers})",
     )
-    p.add_argument("--channels", type=positive_int, help=f"feature maps (default {d.channels})")
-    p.add_argument("--kernel", type=positive_int, help=f"odd kernel size (default {d.kernel})")
+    p.add_argument(
+        "--channels", type=positive_int, help=f"feature maps (default {d.model.channels})"
+    )
+    p.add_argument(
+        "--kernel", type=positive_int, help=f"odd kernel size (default {d.model.kernel})"
+    )
     p.add_argument(
         "--first-kernel",
         type=positive_int,
-        help=f"odd kernel size of the type-A layer (default {d.first_kernel})",
+        help=f"odd kernel size of the type-A layer (default {d.model.first_kernel})",
     )
     p.add_argument(
         "--gated",
@@ -61,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Gated PixelCNN: vertical + horizontal stacks, no blind spot",
     )
     p.add_argument(
-        "--convention", choices=CONVENTIONS, help=f"pixel ordering (default {d.convention})"
+        "--convention", choices=CONVENTIONS, help=f"pixel ordering (default {d.model.convention})"
     )
     p.add_argument(
         "--val-images",

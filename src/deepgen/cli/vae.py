@@ -45,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--lr", type=positive_float, help=f"Adam learning rate (default {d.lr})")
     p.add_argument(
-        "--samples", type=positive_int, help=f"L (ELBO) or K (IWAE) samples (default {d.samples})"
+        "--samples",
+        type=positive_int,
+        help=f"L (ELBO) or K (IWAE) samples (default {d.model.samples})",
     )
     p.add_argument(
         "--objective",
@@ -90,10 +92,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="encoder gradient: reparam, or dreg (doubly reparameterized, with iwae and a "
         "gaussian posterior) (default reparam)",
     )
-    p.add_argument("--hidden", type=positive_int, help=f"hidden units (default {d.hidden})")
-    p.add_argument("--z-dim", type=positive_int, help=f"latent size (default {d.z_dim})")
+    p.add_argument("--hidden", type=positive_int, help=f"hidden units (default {d.model.hidden})")
+    p.add_argument("--z-dim", type=positive_int, help=f"latent size (default {d.model.z_dim})")
     p.add_argument(
-        "--depth", type=positive_int, help=f"hidden layers per network (default {d.depth})"
+        "--depth", type=positive_int, help=f"hidden layers per network (default {d.model.depth})"
     )
     p.add_argument(
         "--z2-dim", type=positive_int, help="size of a second stochastic layer above z (none)"
@@ -107,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="mlp, or conv: convolutional encoder and decoder (28×28 images) (default mlp)",
     )
     p.add_argument(
-        "--channels", type=positive_int, help=f"conv: first layer's channels ({d.channels})"
+        "--channels", type=positive_int, help=f"conv: first layer's channels ({d.model.channels})"
     )
     p.add_argument(
         "--schedule",

@@ -9,10 +9,24 @@ import torch
 
 from deepgen.errors import ConfigError, DataError
 
-__all__ = ["DATASETS", "GREY_DATASETS", "BinaryImageData", "load_dataset", "spread"]
+__all__ = [
+    "DATASETS",
+    "GREY_DATASETS",
+    "IMAGE_SHAPES",
+    "BinaryImageData",
+    "load_dataset",
+    "spread",
+]
 
 DATASETS = ("mnist14", "mnist28", "binarized-mnist")
 GREY_DATASETS = ("mnist-grey",)  # integer grey levels 0..255, for the flows (bits per dimension)
+# (height, width) of every image data set, known before loading (run configs size models by it)
+IMAGE_SHAPES: dict[str, tuple[int, int]] = {
+    "mnist14": (14, 14),
+    "mnist28": (28, 28),
+    "binarized-mnist": (28, 28),
+    "mnist-grey": (28, 28),
+}
 MNIST_GREY_VAL = 10_000  # the last training images are the validation set of mnist-grey
 MNIST28_VAL = 1000  # the first test images are the validation set of mnist28
 MNIST28_SEED = 0

@@ -64,6 +64,7 @@ from deepgen.flows.multiscale import (
 from deepgen.flows.permutation import Permutation
 from deepgen.flows.planar import Planar
 from deepgen.flows.radial import Radial
+from deepgen.flows.recipe import FlowModelConfig, build_flow
 from deepgen.flows.residual import LipschitzMLP, ResidualBlock
 from deepgen.flows.reverse_kl import ReverseKLResult, fit_reverse_kl
 from deepgen.flows.sigmoidal import DeepSigmoidal, SigmoidalCoupling
@@ -93,6 +94,7 @@ __all__ = [
     "ElementwiseMap",
     "Flow",
     "FlowDistribution",
+    "FlowModelConfig",
     "GaussianMixture",
     "ImageFlow",
     "InverseTransform",
@@ -124,6 +126,7 @@ __all__ = [
     "Transform",
     "VariationalDequantizer",
     "bits_per_dim",
+    "build_flow",
     "check_bijection",
     "dequantized_nll",
     "fit_reverse_kl",

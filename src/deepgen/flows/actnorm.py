@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from deepgen.flows.base import Transform
+from deepgen.flows.base import Transform, checking_values
 
 
 class ActNorm(Transform):
@@ -43,7 +43,7 @@ class ActNorm(Transform):
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self.check_context(x, context)
-        if not bool(self.initialized):
+        if checking_values() and not bool(self.initialized):  # compiled: started before
             self.initialize(x)
         y = (x - self.loc) * torch.exp(-self.log_scale)
         return y, (-self.log_scale.sum()).expand(x.shape[0])

@@ -19,12 +19,21 @@ from torch import Tensor, nn
 from deepgen.errors import DataError, ShapeError
 
 
+def checking_values() -> bool:
+    """Whether checks of values (NaN, a domain) run: always, except inside code being
+    compiled by ``torch.compile``, where a data-dependent branch would break the graph (the
+    training loops that compile check their data before)."""
+    return not torch.compiler.is_compiling()
+
+
 def check_features(x: Tensor, features: int, what: str = "input") -> None:
     """Raise a one-line ShapeError unless ``x`` is [..., features], and DataError on NaN/inf."""
     if x.dim() < 1 or x.shape[-1] != features:
         raise ShapeError(f"{what} must have shape [..., {features}], got {list(x.shape)}")
     # one reduction and one host sync; the element-wise test only when the sum is not finite
     # (which a sum of huge finite values can also be)
+    if not checking_values():
+        return
     if not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
         raise DataError(f"{what} contains NaN or infinite values")
 

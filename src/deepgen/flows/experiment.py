@@ -36,9 +36,8 @@ from deepgen.flows.base import Compose
 from deepgen.flows.bounded import Logit
 from deepgen.flows.dequantization import VariationalDequantizer, dequantized_nll
 from deepgen.flows.flow import Flow
-from deepgen.flows.multiscale import ImageFlow
+from deepgen.flows.recipe import FlowModelConfig, build_flow
 from deepgen.flows.residual import ResidualBlock
-from deepgen.flows.zoo import KINDS, build_transform
 from deepgen.report.plots import (
     plot_curves,
     plot_density,
@@ -47,26 +46,28 @@ from deepgen.report.plots import (
 )
 from deepgen.shard import local
 from deepgen.train import EpochSampler, TrainResult
-from deepgen.train.optim import adam
+from deepgen.train.optim import adam, maybe_compiled
 from deepgen.train.runconfig import RunConfig
 from deepgen.train.runner import Outcome, ReportFigure, Session, run_experiment
 
 IMAGE_DATA = (*DATASETS, *GREY_DATASETS)  # binary (2 levels) and grey (256 levels) images
-FLOWS = (*KINDS, "multiscale")  # multiscale: the RealNVP/Glow image flow (images only)
-DEQUANTIZATIONS = ("uniform", "variational")
 
 
 @dataclass(frozen=True)
 class FlowRunConfig(RunConfig):
-    """Settings of one ``deepgen flow`` run (defaults are the command's)."""
+    """Settings of one ``deepgen flow`` run (defaults are the command's), the flow's
+    :class:`FlowModelConfig` nested as ``model``.
+
+    >>> cfg = FlowRunConfig.from_settings({"data": "moons", "flow": "maf", "hidden": 32})
+    >>> cfg.model.flow, cfg.model.hidden, cfg.steps
+    ('maf', 32, 3000)
+    """
 
     EVALUATION_ONLY = ("grid", "test_images", "eval_k", "eval_images")
+    MODELS = (FlowModelConfig,)
 
     data: str = "moons"
-    flow: str = "realnvp"
     steps: int = 3000
-    layers: int | None = None
-    hidden: int = 64
     batch_size: int = 256
     lr: float = 1e-3
     seed: int = 0
@@ -74,56 +75,38 @@ class FlowRunConfig(RunConfig):
     threads: int = 1
     tensorboard: bool = False  # also write TensorBoard event files
     precision: str = "fp32"  # bf16: updates under torch.autocast (where it pays)
-    compile: bool = False  # refused: the flows' data checks force graph breaks
+    compile: bool = False  # torch.compile the flow's log-density
     val_every: int = 100
     checkpoint_every: int = 1000
     train_size: int = 20_000
     test_size: int = 20_000
     grid: int = 600
     eval_k: int = 16
-    dequantization: str = "uniform"  # images: or "variational" (Ho et al. 2019)
-    scales: int = 2  # multiscale: levels of squeeze → steps → factor-out
-    coupling: str = "affine"  # multiscale: the coupling's map, affine or spline
     val_images: int | None = None  # images: validate on the first N held-out images (all)
     test_images: int | None = None  # images: N test images spread evenly over the split
     eval_images: int | None = None  # images: the final bounds on the first N val images
     data_dir: str | None = None
+    model: FlowModelConfig = None  # type: ignore[assignment]  # None: FlowModelConfig's defaults
 
     def __post_init__(self) -> None:
-        if self.compile:
-            raise ConfigError(
-                "--compile is not built for flow yet (its input checks and ActNorm's "
-                "initialization break the compiled graph); it is for vae and pixelcnn"
-            )
-        if self.flow not in FLOWS:
-            raise ConfigError(f"unknown flow {self.flow!r}; choose from {', '.join(FLOWS)}")
+        self.settle_model()
         if self.data not in TOY_DATASETS and self.data not in IMAGE_DATA:
             known = ", ".join([*TOY_DATASETS, *IMAGE_DATA])
             raise ConfigError(f"unknown data {self.data!r}; choose from {known}")
-        for name in ("steps", "hidden", "batch_size", "threads", "train_size", "test_size"):
+        for name in ("steps", "batch_size", "threads", "train_size", "test_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("test_images", "eval_images"):
+        for name in ("test_images", "eval_images", "val_images"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
-        if self.dequantization not in DEQUANTIZATIONS:
-            raise ConfigError(
-                f"unknown dequantization {self.dequantization!r}; choose uniform or variational"
-            )
-        if self.coupling not in ("affine", "spline"):
-            raise ConfigError(f"unknown coupling {self.coupling!r}; choose affine or spline")
-        if self.scales < 1:
-            raise ConfigError(f"scales must be >= 1, got {self.scales}")
-        if self.val_images is not None and self.val_images < 1:
-            raise ConfigError(f"val_images must be >= 1, got {self.val_images}")
-        for name in ("test_images", "eval_images", "val_images"):
-            if getattr(self, name) is not None and self.data not in IMAGE_DATA:
+            if value is not None and self.data not in IMAGE_DATA:
                 raise ConfigError(f"--{name.replace('_', '-')} is for images, not {self.data}")
-        if self.flow != "multiscale" and (self.scales, self.coupling) != (2, "affine"):
-            raise ConfigError("--scales and --coupling go with --flow multiscale")
-        image_only = self.flow == "multiscale" or self.dequantization != "uniform"
-        if image_only and self.data not in IMAGE_DATA:
+        points = {"train_size": 20_000, "test_size": 20_000, "grid": 600}  # their defaults
+        for name, default in points.items():
+            if self.data in IMAGE_DATA and getattr(self, name) != default:
+                raise ConfigError(f"--{name.replace('_', '-')} is for 2-D data, not {self.data}")
+        if self.model.images_only and self.data not in IMAGE_DATA:
             raise ConfigError(
                 "--flow multiscale and --dequantization variational are for images "
                 f"({', '.join(IMAGE_DATA)}), not {self.data}"
@@ -182,6 +165,8 @@ class FlowTask:
             params += list(dequantizer.parameters())
         self.optimizer = adam(params, cfg.lr)
         self.actnorms = [m for m in flow.modules() if isinstance(m, ActNorm)]
+        # --compile: the flow's log-density (ActNorm starts eagerly, before the first call)
+        self.log_prob = maybe_compiled(flow.log_prob, cfg.compile)
 
     def _y(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Dequantized y = (x + u)/L of pixels x and log q(u | x) (0 when uniform)."""
@@ -203,7 +188,7 @@ class FlowTask:
         x = local(x)  # this process's slice
         if self.dequantizer is not None:
             x, log_q = self._y(x)
-        loss = -(self.flow.log_prob(x) - log_q).mean()
+        loss = -(self.log_prob(x) - log_q).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -311,34 +296,6 @@ def sample_binary_images(flow: Flow, n: int, levels: int = 2) -> Tensor:
     return (levels * y.clamp(0, 1 - 1e-6)).floor()
 
 
-def _build(
-    cfg: FlowRunConfig,
-    features: int,
-    shape: tuple[int, int] | None,
-    device: torch.device,
-    levels: int = 2,
-) -> tuple[Flow, VariationalDequantizer | None]:
-    dequantizer = None
-    if cfg.dequantization == "variational":
-        assert shape is not None
-        dequantizer = VariationalDequantizer((1, *shape), levels=levels).to(device)
-    if cfg.flow == "multiscale":
-        assert shape is not None
-        flow = ImageFlow(
-            (1, *shape),
-            levels=cfg.scales,
-            steps=cfg.layers or 4,
-            hidden=cfg.hidden,
-            map=cfg.coupling,
-            seed=cfg.seed,
-        )
-        return flow.to(device), dequantizer
-    transform = build_transform(cfg.flow, features, cfg.layers, cfg.hidden, permute=cfg.images)
-    if cfg.images:
-        transform = Compose([Logit(features, alpha=1e-4), *transform.transforms])
-    return Flow(transform).to(device), dequantizer
-
-
 def _load_data(
     cfg: FlowRunConfig,
 ) -> tuple[Tensor, Tensor, Tensor, tuple[int, int] | None, int]:
@@ -373,7 +330,10 @@ class FlowExperiment:
         if cfg.images:
             test = test[spread(len(test), cfg.test_images)]
         self.test, self.shape, self.levels = test, shape, levels
-        flow, dequantizer = _build(cfg, train.shape[1], shape, session.device, levels)
+        flow, dequantizer = build_flow(cfg.model, train.shape[1], shape, levels, cfg.seed)
+        flow = flow.to(session.device)
+        if dequantizer is not None:
+            dequantizer = dequantizer.to(session.device)
         fixed = {
             "features": train.shape[1],
             "image_shape": list(shape) if shape is not None else None,
@@ -397,7 +357,7 @@ class FlowExperiment:
         t_eval = time.perf_counter()
         metrics: dict[str, Any] = {
             "data": cfg.data,
-            "flow": cfg.flow,
+            "flow": cfg.model.flow,
             "parameters": sum(p.numel() for p in flow.parameters()),
         }
         figures: list[ReportFigure] = []
@@ -452,7 +412,7 @@ class FlowExperiment:
                         logp_view,
                         view,
                         out / "density.png",
-                        f"Learned density ({cfg.flow} on {cfg.data})",
+                        f"Learned density ({cfg.model.flow} on {cfg.data})",
                     ),
                     "Learned density",
                     "Learned density",
@@ -488,14 +448,14 @@ class FlowExperiment:
             "Maximum-likelihood training of a normalizing flow (data → N(0, I)); log p(x) = "
             "log N(f(x); 0, I) + log|det J_f(x)|, exact. "
             + (
-                f"Images are dequantized ({cfg.dequantization}): the NLL is an upper bound on the "
-                "discrete NLL in nats per image, comparable with the VAE's −log p(x)."
+                f"Images are dequantized ({cfg.model.dequantization}): the NLL is an upper bound "
+                "on the discrete NLL in nats per image, comparable with the VAE's −log p(x)."
                 if cfg.images
                 else "Test log-likelihood in nats per point on fresh samples; the density "
                 "integral is the Riemann sum of the learned density over a box holding the data."
             )
         )
-        title = f"{cfg.flow} flow on {cfg.data}: {result.updates:,} updates"
+        title = f"{cfg.model.flow} flow on {cfg.data}: {result.updates:,} updates"
         return Outcome(title, [text], metrics, figures)
 
 
@@ -504,4 +464,6 @@ def run_flow(
 ) -> dict[str, Any]:
     """Train (or resume) a flow and write metrics.json, plots, report.html, config.json
     ({} on the other processes of a torchrun run)."""
-    return run_experiment(FlowExperiment(), cfg, out_dir, resume, quiet, desc=f"flow {cfg.flow}")
+    return run_experiment(
+        FlowExperiment(), cfg, out_dir, resume, quiet, desc=f"flow {cfg.model.flow}"
+    )

@@ -9,14 +9,14 @@ probabilities; the discriminator and the scores see binary images sampled from t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from deepgen.data import load_dataset
+from deepgen.data import IMAGE_SHAPES, load_dataset
 from deepgen.data.toy import grid_modes, ring_modes, sample_toy
 from deepgen.errors import ConfigError
 from deepgen.gan.classifier import DigitClassifier, load_or_train_classifier
@@ -26,8 +26,8 @@ from deepgen.gan.metrics import class_histogram_kl, frechet_distance, mixture_me
 from deepgen.gan.models import EMA, Discriminator, GANModelConfig, Generator
 from deepgen.shard import bernoulli, local
 from deepgen.train import EpochSampler, TrainResult
-from deepgen.train.optim import adam
-from deepgen.train.runconfig import RunConfig
+from deepgen.train.optim import adam, maybe_compiled
+from deepgen.train.runconfig import RunConfig, merge_settings
 from deepgen.train.runner import Outcome, ReportFigure, Session, run_experiment
 
 GAN_DATA = ("ring8", "grid25", "mnist14", "binarized-mnist")
@@ -46,16 +46,22 @@ class GANRunConfig(RunConfig):
     """Everything that defines a GAN run (``config.json`` is this, as JSON).
 
     One *step* is ``d_steps`` discriminator updates followed by one generator update.
-    ``r1`` = 0 and ``ema`` = 0 switch those off; ``gp`` is the WGAN-GP weight λ.
+    ``r1`` = 0 and ``ema`` = 0 switch those off; ``gp`` is the WGAN-GP weight λ. The networks'
+    config is nested as ``model``: a :class:`GANModelConfig` (``arch`` mlp) or a
+    :class:`ConvGANConfig` (``arch`` dcgan), its sizes of the data decided by the data.
+
+    >>> cfg = GANRunConfig.from_settings({"data": "mnist14", "arch": "dcgan", "width": 16})
+    >>> type(cfg.model).__name__, cfg.model.width, cfg.model.image_shape
+    ('ConvGANConfig', 16, (14, 14))
     """
 
     EVALUATION_ONLY = ("eval_samples",)
+    MODELS = (GANModelConfig, ConvGANConfig)
 
     data: str = "ring8"
     data_dir: str | None = None  # binarized-mnist: the .amat.gz files
     classifier_dir: str | None = None  # binarized-mnist: labelled MNIST for the scoring network
-    arch: str = "mlp"  # or "dcgan" (convolutional, images)
-    width: int = 64  # dcgan: channel unit C
+    arch: str = "mlp"  # or "dcgan" (convolutional, images): the class of ``model``
     loss: str = "ns"
     steps: int = 6000
     batch_size: int = 256
@@ -63,39 +69,43 @@ class GANRunConfig(RunConfig):
     lr_d: float = 5e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    z_dim: int = 2
-    hidden: int = 128
-    layers: int = 3
     d_steps: int = 1
     r1: float = 0.0
     gp: float = 10.0
-    spectral_norm: bool = False
     ema: float = 0.99
     seed: int = 0
     device: str = "auto"
     threads: int = 1
     tensorboard: bool = False  # also write TensorBoard event files
     precision: str = "fp32"  # bf16: updates under torch.autocast (where it pays)
-    compile: bool = False  # refused: not built for the GAN's two-network step
+    compile: bool = False  # torch.compile the generator's and discriminator's forward passes
     val_every: int = 250
     checkpoint_every: int = 1000
     eval_samples: int = 10000
     classifier_epochs: int = 8
+    model: GANModelConfig | ConvGANConfig = None  # type: ignore[assignment]  # None: defaults
+
+    def model_class(self) -> type:
+        """MLP networks, or DCGAN-style convolutional ones."""
+        return ConvGANConfig if self.arch == "dcgan" else GANModelConfig
+
+    def model_from_data(self) -> dict[str, Any]:
+        """The data decide the image shape (dcgan), or the size and output of an MLP."""
+        if self.data not in IMAGE_DATA:
+            return {"x_dim": 2, "output": "linear"}
+        shape = IMAGE_SHAPES[self.data]
+        if self.arch == "dcgan":
+            return {"image_shape": shape}
+        return {"x_dim": shape[0] * shape[1], "output": "sigmoid"}
 
     def __post_init__(self) -> None:
-        if self.compile:
-            raise ConfigError(
-                "--compile is not built for gan yet (its step alternates two networks and "
-                "penalties); it is for vae and pixelcnn"
-            )
         if self.data not in GAN_DATA:
             raise ConfigError(f"unknown GAN data {self.data!r}; choose from {', '.join(GAN_DATA)}")
         if self.arch not in ARCHS:
             raise ConfigError(f"unknown arch {self.arch!r}; choose from {', '.join(ARCHS)}")
         if self.arch == "dcgan" and self.data not in IMAGE_DATA:
             raise ConfigError(f"--arch dcgan is for images ({', '.join(IMAGE_DATA)})")
-        if self.arch != "dcgan" and self.width != 64:
-            raise ConfigError("--width is the channel unit of --arch dcgan")
+        self.settle_model()
         if self.data != "binarized-mnist" and (self.data_dir, self.classifier_dir) != (None, None):
             raise ConfigError("--data-dir and --classifier-dir are for binarized-mnist")
         if self.loss not in LOSSES:
@@ -113,34 +123,17 @@ class GANRunConfig(RunConfig):
         for name in (
             "steps",
             "batch_size",
-            "z_dim",
-            "hidden",
-            "layers",
             "d_steps",
             "threads",
             "val_every",
             "checkpoint_every",
             "eval_samples",
             "classifier_epochs",
-            "width",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(
                     f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
                 )
-
-    def model_config(self, x_dim: int) -> GANModelConfig:
-        """The networks of the run."""
-        return GANModelConfig(
-            x_dim=x_dim,
-            z_dim=self.z_dim,
-            hidden=self.hidden,
-            layers=self.layers,
-            d_hidden=self.hidden,
-            d_layers=self.layers,
-            output="sigmoid" if self.data in IMAGE_DATA else "linear",
-            spectral_norm=self.spectral_norm,
-        )
 
 
 # Per-data defaults, applied under the flags a user gives.
@@ -175,14 +168,19 @@ DATA_DEFAULTS: dict[str, dict[str, Any]] = {
         "eval_samples": 1000,
     },
 }
-RUN_FIELDS = {f.name for f in fields(GANRunConfig)}
 
 
 def config_for(data: str = "ring8", **given: Any) -> GANRunConfig:
-    """Run settings for ``data``: dataclass defaults, then per-data ones, then ``given``."""
+    """Run settings for ``data``: dataclass defaults, then per-data ones, then ``given`` (flat
+    or nested); the per-data model defaults that the chosen networks lack are left out."""
     if data not in GAN_DATA:
         raise ConfigError(f"unknown GAN data {data!r}; choose from {', '.join(GAN_DATA)}")
-    return replace(GANRunConfig(data=data), **{**DATA_DEFAULTS[data], **given})
+    given = GANRunConfig.nest(given)
+    defaults = GANRunConfig.nest(DATA_DEFAULTS[data])
+    arch = given.get("arch", defaults.get("arch", "mlp"))
+    takes = {f.name for f in fields(ConvGANConfig if arch == "dcgan" else GANModelConfig)}
+    defaults["model"] = {k: v for k, v in defaults.get("model", {}).items() if k in takes}
+    return GANRunConfig(**merge_settings({**defaults, "data": data}, given))
 
 
 def _seeded(seed: int, device: torch.device | None = None) -> torch.Generator:
@@ -239,6 +237,10 @@ class GANTask:
             else None
         )
         self.modes = None if train_images is not None else toy_modes(cfg.data)
+        # --compile: the two networks' forward passes (the penalties' double backward runs
+        # through the eager discriminator: torch.compile has no double backward)
+        self.G = maybe_compiled(gen.forward, cfg.compile)
+        self.D = maybe_compiled(disc.forward, cfg.compile)
 
     def real_batch(self, update: int, i: int) -> Tensor:
         """The i-th real minibatch of step ``update``: a pure function of (seed, update, i)."""
@@ -250,13 +252,14 @@ class GANTask:
 
     def _noise(self) -> Tensor:
         """z for this process's slice of the global batch (the whole batch is drawn)."""
-        return local(torch.randn(self.cfg.batch_size, self.cfg.z_dim, device=self.device))
+        z_dim = self.cfg.model.z_dim
+        return local(torch.randn(self.cfg.batch_size, z_dim, device=self.device))
 
     def _fake(self, z: Tensor) -> Tensor:
         """G(z); for binary images, Bernoulli samples of G(z) with the straight-through
         gradient (forward b ~ Bernoulli(p), backward ∂b/∂p = 1), so the discriminator never
         tells real from fake by binary vs. grey pixels."""
-        p = self.gen(z)
+        p = self.G(z)
         if self.modes is not None:
             return p
         return p + (bernoulli(p.detach()) - p).detach()
@@ -268,7 +271,7 @@ class GANTask:
             real = self.real_batch(update, i)
             with torch.no_grad():
                 fake = self._fake(self._noise())
-            r, f = self.disc(real), self.disc(fake)
+            r, f = self.D(real), self.D(fake)
             loss_d = d_loss(cfg.loss, r, f)
             penalty = torch.zeros((), device=self.device)
             if cfg.loss == "wgan-gp" and cfg.gp > 0:
@@ -279,7 +282,7 @@ class GANTask:
             (loss_d + penalty).backward()
             self.opt_d.step()
         self.disc.requires_grad_(False)
-        loss_g = g_loss(cfg.loss, self.disc(self._fake(self._noise())))
+        loss_g = g_loss(cfg.loss, self.D(self._fake(self._noise())))
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
@@ -374,19 +377,13 @@ class GANExperiment:
                 "class_kl_real_val": real_val["class_kl"],
             }
             images = data.train.to(session.device)
-            x_dim = data.num_pixels
-        else:
-            x_dim = 2
         self.classifier_seconds = time.perf_counter() - t_cls
-        if cfg.arch == "dcgan":
-            side = round(x_dim**0.5)
-            conv_cfg = ConvGANConfig((side, side), cfg.z_dim, cfg.width, cfg.spectral_norm)
-            gen, disc = build_conv_gan(conv_cfg)
-            model = {"arch": "dcgan", **conv_cfg.to_dict()}
+        if isinstance(cfg.model, ConvGANConfig):
+            gen, disc = build_conv_gan(cfg.model)
+            model = {"arch": "dcgan", **cfg.model.to_dict()}
         else:
-            model_cfg = cfg.model_config(x_dim)
-            gen, disc = Generator(model_cfg), Discriminator(model_cfg)
-            model = model_cfg.to_dict()
+            gen, disc = Generator(cfg.model), Discriminator(cfg.model)
+            model = cfg.model.to_dict()
         gen, disc = gen.to(session.device), disc.to(session.device)
         task = GANTask(cfg, gen, disc, session.device, images, scorer)  # type: ignore[arg-type]
         return task, {"model": model}
@@ -521,15 +518,20 @@ def _labelled_mnist(cfg: GANRunConfig) -> Any:
 def _report_text(cfg: GANRunConfig) -> list[str]:
     extras = [
         f"R1 γ = {cfg.r1:g}" if cfg.r1 > 0 else "",
-        "spectral normalisation" if cfg.spectral_norm else "",
+        "spectral normalisation" if cfg.model.spectral_norm else "",
         f"generator EMA β = {cfg.ema:g}" if cfg.ema > 0 else "",
     ]
-    nets = (
-        f"DCGAN-style convolutional generator and discriminator (channel unit {cfg.width}, "
-        "no batch normalisation)"
-        if cfg.arch == "dcgan"
-        else f"MLP generator and discriminator ({cfg.layers} hidden layers of {cfg.hidden})"
-    )
+    m = cfg.model
+    if isinstance(m, ConvGANConfig):
+        nets = (
+            f"DCGAN-style convolutional generator and discriminator (channel unit {m.width}, "
+            "no batch normalisation)"
+        )
+    else:
+        nets = (
+            f"MLP generator ({m.layers} hidden layers of {m.hidden}) and discriminator "
+            f"({m.d_layers} of {m.d_hidden})"
+        )
     text = [
         f"{nets}; "
         f"loss {cfg.loss}; {cfg.d_steps} discriminator update(s) per generator update; "

@@ -17,19 +17,28 @@ from deepgen.errors import ConfigError
 class GANModelConfig:
     """Sizes: x = G(z), z ~ N(0, I_{z_dim}); ``layers`` hidden layers of ``hidden`` units each.
 
-    ``output`` is ``linear`` (2-D points) or ``sigmoid`` (pixel probabilities of binary images).
+    The discriminator has ``d_layers`` hidden layers of ``d_hidden`` units (None: the
+    generator's sizes). ``output`` is ``linear`` (2-D points) or ``sigmoid`` (pixel
+    probabilities of binary images).
+
+    >>> GANModelConfig(hidden=64).d_hidden
+    64
     """
 
     x_dim: int = 2
     z_dim: int = 2
     hidden: int = 128
     layers: int = 3
-    d_hidden: int = 128
-    d_layers: int = 3
+    d_hidden: int | None = None
+    d_layers: int | None = None
     output: str = "linear"
     spectral_norm: bool = False
 
     def __post_init__(self) -> None:
+        if self.d_hidden is None:
+            object.__setattr__(self, "d_hidden", self.hidden)
+        if self.d_layers is None:
+            object.__setattr__(self, "d_layers", self.layers)
         for name in ("x_dim", "z_dim", "hidden", "layers", "d_hidden", "d_layers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

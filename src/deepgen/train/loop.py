@@ -160,9 +160,11 @@ class Trainer:
         meta: dict[str, Any] | None = None,
         on_checkpoint: Callable[[int], None] | None = None,
         dist: Distributed | None = None,
+        read_meta: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self.task, self.config, self.out_dir = task, config, Path(out_dir)
         self.meta = meta or {}
+        self.read_meta = read_meta or (lambda m: m)  # a checkpoint's meta in today's form
         self.dist = dist or Distributed()
         self.on_checkpoint = on_checkpoint
         self.checkpoint_path = self.out_dir / self.CHECKPOINT
@@ -182,7 +184,7 @@ class Trainer:
 
     def _restore(self) -> tuple[int, float]:
         state = load_checkpoint(self.checkpoint_path)
-        if state.get("meta") != self.meta:
+        if self.read_meta(state.get("meta") or {}) != self.meta:
             raise CheckpointError(
                 f"{self.checkpoint_path} was written by a run with another configuration; "
                 "use a new --out or the same settings"

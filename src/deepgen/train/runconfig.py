@@ -1,4 +1,13 @@
-"""What a run's configuration shares: which of its fields ``--resume`` may change.
+"""A run's configuration: the run's own settings with the model's config nested in it.
+
+Every training command's run config is a frozen dataclass derived from :class:`RunConfig`:
+the settings of the run (data, schedule, optimizer, device, evaluation) as fields, and the
+model's own config dataclass (``VAEConfig``, ``PixelCNNConfig``, …) as the field ``model``, so
+each model setting is declared once, by the model. ``config.json`` is the nested dict
+``{"data": …, "steps": …, "model": {"hidden": …, …}}``. Settings may also be given flat (flags,
+older ``config.json`` files, TOML files without a ``[model]`` table): :meth:`RunConfig.nest`
+moves the model's names under ``model``. The model fields the data decide (``x_dim``, image
+sizes) are filled in from the data; one given with another value is refused.
 
 A resumed run continues the same experiment, so everything that shapes the numbers is fixed by
 the checkpoint: the fields a resume may change are declared here once — how long to train,
@@ -10,26 +19,140 @@ the logs hold.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from typing import Any, ClassVar, Self
+
+from deepgen.errors import ConfigError
 
 RESUME_MAY_CHANGE = frozenset(
     {"steps", "updates", "minutes", "device", "threads", "checkpoint_every", "tensorboard"}
 )
 
 
+def _names(cls: type) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
+def _plain(value: Any) -> Any:
+    """JSON's view of a value (tuples become lists), for comparing given with derived."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def merge_settings(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``override``, both nested (:meth:`RunConfig.nest`); the ``model``
+    tables are merged key by key."""
+    merged = {**base, **override}
+    if "model" in base or "model" in override:
+        merged["model"] = {**base.get("model", {}), **override.get("model", {})}
+    return merged
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Base of the frozen run-config dataclasses of the training commands: the settings every
     one of them has besides its own (``minutes``: stop training after this much wall-clock
-    time, at the end of an update, even before ``steps``)."""
+    time, at the end of an update, even before ``steps``).
+
+    A subclass declares a field ``model`` (None, a dict of the model's settings, or the
+    model's config; always the config after construction), the config classes it may hold
+    (``MODELS``), and overrides :meth:`model_class` (when there is a choice) and
+    :meth:`model_from_data`; its ``__post_init__`` calls :meth:`settle_model` first.
+    """
 
     minutes: float | None = None
 
     EVALUATION_ONLY: ClassVar[tuple[str, ...]] = ()
     ALIASES: ClassVar[dict[str, str]] = {}  # old setting name -> field (config files, resume)
+    MODELS: ClassVar[tuple[type, ...]] = ()  # the config classes ``model`` may hold
+
+    # --- the nested model ---------------------------------------------------------------
+    def model_class(self) -> type:
+        """The model config class of this run (the first of ``MODELS`` unless overridden)."""
+        return self.MODELS[0]
+
+    def model_from_data(self) -> dict[str, Any]:
+        """The model fields this run's data decide (sizes), by name."""
+        return {}
+
+    def settle_model(self) -> None:
+        """Turn ``model`` (None, a dict or a config) into the model's config for this run's
+        data; refuse unknown settings, and data-decided ones given with another value."""
+        cls = self.model_class()
+        given: Any = getattr(self, "model", None)
+        if given is None:
+            given = {}
+        elif is_dataclass(given) and not isinstance(given, type):
+            if not isinstance(given, cls):
+                raise ConfigError(
+                    f"model: this run takes a {cls.__name__}, got {type(given).__name__}"
+                )
+            given = asdict(given)
+        elif isinstance(given, Mapping):
+            given = dict(given)
+        else:
+            raise ConfigError(f"model must be a table of settings, got {type(given).__name__}")
+        unknown = sorted(set(given) - _names(cls))
+        if unknown:
+            raise ConfigError(
+                f"{', '.join(unknown)}: not a setting of this run's model ({cls.__name__})"
+            )
+        derived = self.model_from_data()
+        for name, value in derived.items():
+            if name in given and _plain(given[name]) != _plain(value):
+                raise ConfigError(
+                    f"model {name} {given[name]!r} does not fit the data "
+                    f"{getattr(self, 'data', '')!r} ({value!r})"
+                )
+        object.__setattr__(self, "model", cls(**{**given, **derived}))
+
+    # --- settings as dicts --------------------------------------------------------------
+    @classmethod
+    def model_names(cls) -> set[str]:
+        """Every name a model setting of this command may have (over all of ``MODELS``)."""
+        return set().union(*(_names(m) for m in cls.MODELS)) if cls.MODELS else set()
+
+    @classmethod
+    def nest(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Settings as this class takes them: old names renamed (``ALIASES``), and model
+        settings given flat (flags, older config files) moved under ``model``. A setting that
+        is neither the run's nor the model's is refused."""
+        values = {cls.ALIASES.get(k, k): v for k, v in values.items()}
+        own = _names(cls)
+        model = values.pop("model", None) or {}
+        if not isinstance(model, Mapping):
+            if is_dataclass(model) and not isinstance(model, type):
+                model = asdict(model)
+            else:
+                raise ConfigError(f"model must be a table of settings, got {type(model).__name__}")
+        model = dict(model)
+        for name in [k for k in values if k not in own and k in cls.model_names()]:
+            value = values.pop(name)
+            if name in model and model[name] != value:
+                raise ConfigError(f"{name} is given twice: {value!r} and model {model[name]!r}")
+            model[name] = value
+        unknown = sorted(set(values) - own)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)} for this command")
+        return {**values, "model": model} if model else values
+
+    @classmethod
+    def from_settings(cls, values: Mapping[str, Any]) -> Self:
+        """The run config of flat or nested settings (see :meth:`nest`)."""
+        return cls(**cls.nest(values))
 
     def identity(self) -> dict[str, Any]:
-        """The fields a checkpoint fixes: all but the schedule and evaluation-only ones."""
+        """The fields a checkpoint fixes: all but the schedule and evaluation-only ones (the
+        whole model among them)."""
         free = RESUME_MAY_CHANGE | set(self.EVALUATION_ONLY)
         return {k: v for k, v in asdict(self).items() if k not in free}  # type: ignore[call-overload]
+
+    def flat(self) -> dict[str, Any]:
+        """Every setting on one level, the model's as ``model.NAME`` (for report tables)."""
+        out: dict[str, Any] = {}
+        for key, value in asdict(self).items():  # type: ignore[call-overload]
+            if isinstance(value, dict):
+                out.update({f"{key}.{k}": v for k, v in value.items()})
+            else:
+                out[key] = value
+        return out

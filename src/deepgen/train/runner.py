@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -114,6 +115,22 @@ def _claimed(out: Path, resume: bool, dist: Distributed) -> Any:
         yield
 
 
+def _reader(cfg: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A checkpoint's meta with its run settings in today's nested form (checkpoints written
+    before the model's config was nested hold them flat)."""
+
+    def read(meta: dict[str, Any]) -> dict[str, Any]:
+        run = meta.get("run")
+        if not isinstance(run, dict) or "model" in run:
+            return meta
+        try:
+            return {**meta, "run": type(cfg).from_settings(run).identity()}
+        except (DeepgenError, TypeError):
+            return meta
+
+    return read
+
+
 def run_experiment(
     experiment: Experiment,
     cfg: Any,
@@ -154,7 +171,8 @@ def run_experiment(
             max_seconds=None if minutes is None else 60.0 * minutes,
         )
         meta = {"kind": experiment.kind, "run": cfg.identity(), **fixed}
-        result = Trainer(task, schedule, out, meta=meta, dist=dist).run(resume=resume)
+        trainer = Trainer(task, schedule, out, meta=meta, dist=dist, read_meta=_reader(cfg))
+        result = trainer.run(resume=resume)
         if not dist.is_main:
             return {}
         t_finish = time.perf_counter()
@@ -180,7 +198,7 @@ def run_experiment(
                 report.heading(figure.heading)
             report.image(figure.path, figure.caption)
         report.heading("Configuration")
-        report.table(asdict(cfg))
+        report.table(cfg.flat())
         if schedule.tensorboard:
             log_figures(out, {f.path.stem: f.path for f in outcome.figures}, result.updates)
         report.write(out / "report.html")

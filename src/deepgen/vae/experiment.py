@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from deepgen.bounds import importance_sampled_log_px
-from deepgen.data import BinaryImageData, load_dataset, spread
+from deepgen.data import DATASETS, IMAGE_SHAPES, BinaryImageData, load_dataset, spread
 from deepgen.distributions import check_binary
 from deepgen.errors import CheckpointError, ConfigError
 from deepgen.report.plots import (
@@ -38,34 +38,25 @@ AnyVAE = VAE | ComposedVAE
 
 @dataclass(frozen=True)
 class VAERunConfig(RunConfig):
-    """Everything that defines a VAE run (``config.json`` is this, as JSON)."""
+    """Everything that defines a VAE run (``config.json`` is this, as JSON): the run's
+    settings, and the model's :class:`VAEConfig` nested as ``model`` (its ``x_dim`` from the
+    data).
+
+    >>> cfg = VAERunConfig.from_settings({"data": "mnist14", "hidden": 64, "steps": 10})
+    >>> cfg.model.hidden, cfg.model.x_dim, cfg.steps
+    (64, 196, 10)
+    """
 
     ALIASES: ClassVar[dict[str, str]] = {"updates": "steps"}  # runs before --steps
     EVALUATION_ONLY = ("eval_k", "eval_images")
+    MODELS = (VAEConfig,)
 
     data: str = "mnist14"
     data_dir: str | None = None
     steps: int = 15000  # weight updates (--steps, or its alias --updates)
     batch_size: int = 100
     lr: float = 3e-3
-    samples: int = 2
-    objective: str = "elbo"
-    hidden: int = 128
-    z_dim: int = 8
-    depth: int = 1  # hidden layers per network (Burda et al.: 2)
-    z2_dim: int | None = None  # a second stochastic layer (Burda et al.: 50 above z = 100)
-    hidden2: int | None = None  # units of the networks between z and z2 (Burda et al.: 100)
     schedule: str = "constant"  # or "burda": 3^i epochs at lr·10^(−i/7), Adam ε = 1e-4
-    arch: str = "mlp"  # or "conv" (28×28 images)
-    channels: int = 32  # conv: channels of the first convolution
-    posterior: str = "gaussian"
-    flows: int | None = None
-    prior: str = "normal"
-    pseudo_inputs: int | None = None
-    prior_flows: int | None = None
-    groups: int | None = None
-    beta: float | None = None
-    estimator: str = "reparam"
     seed: int = 0
     device: str = "auto"
     threads: int = 1  # CPU threads; 1 is fastest for this small model and immune to a busy machine
@@ -77,8 +68,19 @@ class VAERunConfig(RunConfig):
     checkpoint_every: int = 1000
     eval_k: int = 1000
     eval_images: int | None = None  # the final evaluation on the first N train and val images
+    model: VAEConfig = None  # type: ignore[assignment]  # None: VAEConfig's defaults
+
+    def model_from_data(self) -> dict[str, Any]:
+        """The data decide the input size."""
+        h, w = IMAGE_SHAPES[self.data]
+        return {"x_dim": h * w}
 
     def __post_init__(self) -> None:
+        if self.data not in DATASETS:
+            raise ConfigError(
+                f"unknown data set {self.data!r}; choose one of {', '.join(DATASETS)}"
+            )
+        self.settle_model()
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
         if self.eval_images is not None and self.eval_images < 1:
@@ -92,30 +94,6 @@ class VAERunConfig(RunConfig):
             raise ConfigError(
                 f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}"
             )
-        self.model_config(784 if self.arch == "conv" else 196)  # validates the model
-
-    def model_config(self, x_dim: int = 196) -> VAEConfig:
-        """The model part of the run."""
-        return VAEConfig(
-            x_dim=x_dim,
-            hidden=self.hidden,
-            z_dim=self.z_dim,
-            depth=self.depth,
-            z2_dim=self.z2_dim,
-            hidden2=self.hidden2,
-            arch=self.arch,
-            channels=self.channels,
-            objective=self.objective,
-            samples=self.samples,
-            posterior=self.posterior,
-            flows=self.flows,
-            prior=self.prior,
-            pseudo_inputs=self.pseudo_inputs,
-            prior_flows=self.prior_flows,
-            groups=self.groups,
-            beta=self.beta,
-            estimator=self.estimator,
-        )
 
 
 def _seeded(seed: int, device: torch.device) -> torch.Generator:
@@ -226,7 +204,7 @@ class VAEExperiment:
         check_binary(data.val, f"{cfg.data} validation data")
         if cfg.val_images > len(data.val):
             raise ConfigError(f"--val-images {cfg.val_images} exceeds the {len(data.val)} held out")
-        model = build_vae(cfg.model_config(data.num_pixels)).to(session.device)
+        model = build_vae(cfg.model).to(session.device)
         self.data = data
         return VAETask(model, data, cfg, session.device), {"model": model.config.to_dict()}
 
@@ -242,8 +220,8 @@ class VAEExperiment:
             torch.Generator().manual_seed(cfg.seed),
         )
         val_x = data.val[:n]
-        train_eval = elbo_on(model, all_train, cfg.samples, cfg.seed)
-        val_eval = elbo_on(model, val_x, cfg.samples, cfg.seed)
+        train_eval = elbo_on(model, all_train, cfg.model.samples, cfg.seed)
+        val_eval = elbo_on(model, val_x, cfg.model.samples, cfg.seed)
         ll = log_likelihood_on(model, val_x, cfg.eval_k, cfg.seed)
         eval_seconds = time.perf_counter() - t_eval
 
@@ -285,9 +263,9 @@ class VAEExperiment:
                     samples,
                     shape,
                     out / "samples.png",
-                    f"Pixel means decoded from z ~ p(z) ({cfg.prior})",
+                    f"Pixel means decoded from z ~ p(z) ({cfg.model.prior})",
                 ),
-                f"Decoded z ~ p(z) ({cfg.prior} prior), a mini-batch of 64",
+                f"Decoded z ~ p(z) ({cfg.model.prior} prior), a mini-batch of 64",
                 "3. Samples",
             ),
             ReportFigure(
@@ -353,7 +331,7 @@ def evaluate_checkpoint(
         x = x[spread(len(x), spread_over)]
     t0 = time.perf_counter()
     ll = log_likelihood_on(model, x, k, seed)
-    el = elbo_on(model, x, run["samples"], seed)
+    el = elbo_on(model, x, model.config.samples, seed)
     return {
         "split": split,
         "data": run["data"],
