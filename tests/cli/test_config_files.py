@@ -96,7 +96,8 @@ def test_a_flat_config_json_of_older_runs_gives_the_same_run(tmp_path: Path) -> 
 
 def test_a_run_written_before_the_nesting_resumes(tmp_path: Path) -> None:
     """A run whose config.json and checkpoint hold the settings flat (as before the model's
-    config was nested) resumes, and ends with the uninterrupted run's numbers."""
+    config was nested) and whose checkpoint predates two model settings (arch and channels,
+    added since) resumes, and ends with the uninterrupted run's numbers."""
     whole, part = tmp_path / "whole", tmp_path / "part"
     argv = ["vae", "--eval-k", "5", "--val-every", "10", "--checkpoint-every", "10", "--quiet"]
     assert main([*argv, "--steps", "40", "--out", str(whole)]) == 0
@@ -107,6 +108,8 @@ def test_a_run_written_before_the_nesting_resumes(tmp_path: Path) -> None:
     state = torch.load(part / "checkpoint.pt", weights_only=False)
     run = state["meta"]["run"]
     state["meta"]["run"] = {k: v for k, v in run.items() if k != "model"} | run["model"]
+    for name in ("arch", "channels"):
+        del state["meta"]["model"][name]
     torch.save(state, part / "checkpoint.pt")
     assert main([*argv, "--steps", "40", "--resume", "--out", str(part)]) == 0
     assert _numbers(part) == _numbers(whole)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -116,11 +116,20 @@ def _claimed(out: Path, resume: bool, dist: Distributed) -> Any:
 
 
 def _reader(cfg: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A checkpoint's meta with its run settings in today's nested form (checkpoints written
-    before the model's config was nested hold them flat)."""
+    """A checkpoint's meta in today's form: run settings nested (checkpoints written before
+    the model's config was nested hold them flat), and model settings added since then at
+    their defaults (a checkpoint predating a setting was built as its default builds)."""
+    model_cls = type(getattr(cfg, "model", None))
+    defaults = (
+        {f.name: f.default for f in fields(model_cls) if f.default is not MISSING}
+        if is_dataclass(model_cls)
+        else {}
+    )
 
     def read(meta: dict[str, Any]) -> dict[str, Any]:
-        run = meta.get("run")
+        run, model = meta.get("run"), meta.get("model")
+        if isinstance(model, dict):
+            meta = {**meta, "model": {**defaults, **model}}
         if not isinstance(run, dict) or "model" in run:
             return meta
         try:
