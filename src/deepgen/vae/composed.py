@@ -121,7 +121,13 @@ class ComposedVAE(nn.Module):
             encoder = GaussianEncoder(c.x_dim, c.hidden_sizes, c.z_dim, c.activation)
         else:
             encoder = FlowEncoder(
-                c.x_dim, c.hidden_sizes, c.z_dim, c.posterior, c.layers, c.flow_context
+                c.x_dim,
+                c.hidden_sizes,
+                c.z_dim,
+                c.posterior,
+                c.layers,
+                c.flow_context,
+                activation=c.activation,
             )
         if c.arch == "conv":
             decoder: nn.Module = ConvBernoulliDecoder(c.z_dim, c.channels, c.x_dim)
@@ -301,10 +307,10 @@ def describe_model(c: VAEConfig) -> str:
         enc += f", then q(z2|z) {c.z_dim}→{h2}→2×{c.z2_dim}"
         dec = f"p(z|z2) {c.z2_dim}→{h2}→2×{c.z_dim} Gaussian, " + dec
     prior = {
-        "normal": "prior N(0, I)" + (" on z2" if c.z2_dim is not None else ""),
+        "normal": "prior N(0, I)",
         "vamp": f"VampPrior with {c.pseudo_inputs or 100} learned pseudo-inputs",
         "flow": f"a MAF prior with {c.prior_flows or 4} layers",
-    }[c.prior]
+    }[c.prior] + (" on z2" if c.z2_dim is not None else "")
     s = c.samples
     objective = {
         "elbo": (

@@ -1,7 +1,8 @@
 """A VAE with two stochastic layers (Burda et al. 2016, §5): x ← z1 ← z2.
 
-Generative model p(z2) p(z1 | z2) p(x | z1): z2 ~ N(0, I), z1 | z2 ~ N(μ(z2), diag σ²(z2)),
-x | z1 Bernoulli. Inference q(z1 | x) q(z2 | z1), both diagonal Gaussians. One importance
+Generative model p(z2) p(z1 | z2) p(x | z1): z2 ~ N(0, I) (or a flow prior, ``prior="flow"``),
+z1 | z2 ~ N(μ(z2), diag σ²(z2)), x | z1 Bernoulli. Inference q(z1 | x) q(z2 | z1): diagonal
+Gaussians, or q(z1 | x) a flow posterior (``posterior="iaf"`` or ``"planar"``). One importance
 weight is w = p(x | z1) p(z1 | z2) p(z2) / (q(z1 | x) q(z2 | z1)), so every objective of
 :mod:`deepgen.objectives` applies to its log weights unchanged; the KL term of the ELBO is
 the Monte Carlo mean of log q(z1, z2 | x) − log p(z1, z2) (no closed form).
@@ -17,7 +18,13 @@ from deepgen.errors import ConfigError
 from deepgen.shard import draw
 from deepgen.vae.composed import ComposedVAE, _Draw, seeded_from
 from deepgen.vae.model import VAEConfig
-from deepgen.vae.parts import BernoulliDecoder, GaussianEncoder, StandardNormalPrior
+from deepgen.vae.parts import (
+    BernoulliDecoder,
+    FlowEncoder,
+    FlowPrior,
+    GaussianEncoder,
+    StandardNormalPrior,
+)
 
 
 def _gaussian_draw(net: GaussianEncoder, given: Tensor) -> tuple[Tensor, Tensor]:
@@ -55,15 +62,30 @@ class HierarchicalVAE(ComposedVAE):
 
     @classmethod
     def from_config(cls, c: VAEConfig) -> HierarchicalVAE:
-        """The four networks of Burda et al.'s two-stochastic-layer architecture."""
+        """The four networks of Burda et al.'s two-stochastic-layer architecture, with the
+        posterior of z1 and the prior of z2 that ``c`` names."""
         if c.z2_dim is None:
             raise ConfigError("a HierarchicalVAE needs z2_dim (the second stochastic layer)")
+        encoder: nn.Module = GaussianEncoder(c.x_dim, c.hidden_sizes, c.z_dim, c.activation)
+        if c.posterior != "gaussian":
+            encoder = FlowEncoder(
+                c.x_dim,
+                c.hidden_sizes,
+                c.z_dim,
+                c.posterior,
+                c.layers,
+                c.flow_context,
+                activation=c.activation,
+            )
+        prior: nn.Module = StandardNormalPrior(c.z2_dim)
+        if c.prior == "flow":
+            prior = FlowPrior(c.z2_dim, c.prior_flows or 4)
         return cls(
-            GaussianEncoder(c.x_dim, c.hidden_sizes, c.z_dim, c.activation),
+            encoder,
             GaussianEncoder(c.z_dim, c.hidden2_sizes, c.z2_dim, c.activation),
             GaussianEncoder(c.z2_dim, c.hidden2_sizes, c.z_dim, c.activation),
             BernoulliDecoder(c.z_dim, c.hidden_sizes, c.x_dim, c.activation),
-            StandardNormalPrior(c.z2_dim),
+            prior,
             c,
         )
 
@@ -93,7 +115,7 @@ class HierarchicalVAE(ComposedVAE):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Pixel means of n images: z2 ~ N(0, I), z1 ~ p(z1 | z2), σ(decoder(z1))."""
+        """Pixel means of n images: z2 ~ p(z2), z1 ~ p(z1 | z2), σ(decoder(z1))."""
         with seeded_from(generator):
             z2 = self.prior().sample((n,))
             z1 = DiagonalNormal(*self.conditional.local_params(z2)).sample()

@@ -27,7 +27,7 @@ from deepgen.distributions import (
     reparameterize,
 )
 from deepgen.errors import ConfigError, ShapeError
-from deepgen.nn import mlp
+from deepgen.nn import ACTIVATIONS, mlp
 
 OBJECTIVES = ("elbo", "iwae", "miwae", "piwae", "ciwae")
 ESTIMATORS = ("reparam", "dreg")
@@ -90,6 +90,9 @@ class VAEConfig:
         self._check_objective()
 
     def _check_parts(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            known = ", ".join(sorted(ACTIVATIONS))
+            raise ConfigError(f"unknown activation {self.activation!r}; choose from {known}")
         if self.arch not in ARCHS:
             raise ConfigError(f"unknown arch {self.arch!r}; choose from {', '.join(ARCHS)}")
         if self.arch == "mlp" and self.channels != 32:
@@ -100,6 +103,8 @@ class VAEConfig:
             image_side(self.x_dim)
             if self.depth != 1:
                 raise ConfigError("--depth sizes the MLP networks; --arch conv has its own")
+            if self.activation != "tanh":
+                raise ConfigError("activation sizes the MLP networks; --arch conv uses ReLU")
             if self.posterior != "gaussian" or self.z2_dim is not None:
                 raise ConfigError(
                     "--arch conv is built with a Gaussian posterior and one stochastic layer"
@@ -112,10 +117,10 @@ class VAEConfig:
         else:
             if self.z2_dim < 1 or (self.hidden2 is not None and self.hidden2 < 1):
                 raise ConfigError("--z2-dim and --hidden2 must be >= 1")
-            if (self.posterior, self.prior, self.estimator) != ("gaussian", "normal", "reparam"):
+            if self.prior == "vamp" or self.estimator != "reparam":
                 raise ConfigError(
-                    "a second stochastic layer (--z2-dim) is built with a Gaussian posterior, "
-                    "the N(0, I) prior and reparameterized gradients only"
+                    "a second stochastic layer (--z2-dim) is built with the normal or flow "
+                    "prior and reparameterized gradients (no VampPrior, no DReG)"
                 )
             if self.objective == "piwae":
                 raise ConfigError("--objective piwae is not built for two stochastic layers")
