@@ -113,23 +113,10 @@ class ComposedVAE(nn.Module):
     @classmethod
     def from_config(cls, c: VAEConfig) -> ComposedVAE:
         """The parts a :class:`VAEConfig` names."""
+        encoder = build_encoder(c)
         if c.arch == "conv":
-            from deepgen.vae.conv import ConvBernoulliDecoder, ConvGaussianEncoder
+            from deepgen.vae.conv import ConvBernoulliDecoder
 
-            encoder: nn.Module = ConvGaussianEncoder(c.x_dim, c.channels, c.z_dim)
-        elif c.posterior == "gaussian":
-            encoder = GaussianEncoder(c.x_dim, c.hidden_sizes, c.z_dim, c.activation)
-        else:
-            encoder = FlowEncoder(
-                c.x_dim,
-                c.hidden_sizes,
-                c.z_dim,
-                c.posterior,
-                c.layers,
-                c.flow_context,
-                activation=c.activation,
-            )
-        if c.arch == "conv":
             decoder: nn.Module = ConvBernoulliDecoder(c.z_dim, c.channels, c.x_dim)
         else:
             decoder = BernoulliDecoder(c.z_dim, c.hidden_sizes, c.x_dim, c.activation)
@@ -267,6 +254,25 @@ class ComposedVAE(nn.Module):
         with seeded_from(generator):
             z = self.prior().sample((n,))
         return torch.sigmoid(self.decode(z))
+
+
+def build_encoder(c: VAEConfig) -> nn.Module:
+    """q(z | x) as ``c`` names it: convolutional or MLP Gaussian, or a flow posterior."""
+    if c.arch == "conv":
+        from deepgen.vae.conv import ConvGaussianEncoder
+
+        return ConvGaussianEncoder(c.x_dim, c.channels, c.z_dim)
+    if c.posterior == "gaussian":
+        return GaussianEncoder(c.x_dim, c.hidden_sizes, c.z_dim, c.activation)
+    return FlowEncoder(
+        c.x_dim,
+        c.hidden_sizes,
+        c.z_dim,
+        c.posterior,
+        c.layers,
+        c.flow_context,
+        activation=c.activation,
+    )
 
 
 def build_vae(config: VAEConfig) -> VAE | ComposedVAE:

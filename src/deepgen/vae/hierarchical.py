@@ -16,11 +16,10 @@ from torch import Tensor, nn
 from deepgen.distributions import LOG_2PI, DiagonalNormal, check_binary
 from deepgen.errors import ConfigError
 from deepgen.shard import draw
-from deepgen.vae.composed import ComposedVAE, _Draw, seeded_from
+from deepgen.vae.composed import ComposedVAE, _Draw, build_encoder, seeded_from
 from deepgen.vae.model import VAEConfig
 from deepgen.vae.parts import (
     BernoulliDecoder,
-    FlowEncoder,
     FlowPrior,
     GaussianEncoder,
     StandardNormalPrior,
@@ -66,22 +65,11 @@ class HierarchicalVAE(ComposedVAE):
         posterior of z1 and the prior of z2 that ``c`` names."""
         if c.z2_dim is None:
             raise ConfigError("a HierarchicalVAE needs z2_dim (the second stochastic layer)")
-        encoder: nn.Module = GaussianEncoder(c.x_dim, c.hidden_sizes, c.z_dim, c.activation)
-        if c.posterior != "gaussian":
-            encoder = FlowEncoder(
-                c.x_dim,
-                c.hidden_sizes,
-                c.z_dim,
-                c.posterior,
-                c.layers,
-                c.flow_context,
-                activation=c.activation,
-            )
         prior: nn.Module = StandardNormalPrior(c.z2_dim)
         if c.prior == "flow":
             prior = FlowPrior(c.z2_dim, c.prior_flows or 4)
         return cls(
-            encoder,
+            build_encoder(c),  # q(z1 | x)
             GaussianEncoder(c.z_dim, c.hidden2_sizes, c.z2_dim, c.activation),
             GaussianEncoder(c.z2_dim, c.hidden2_sizes, c.z_dim, c.activation),
             BernoulliDecoder(c.z_dim, c.hidden_sizes, c.x_dim, c.activation),
