@@ -124,6 +124,14 @@ def test_eval_prints_log_px_with_standard_error(
     assert result["stderr"] > 0 and result["log_px"] > result["elbo"]
     assert main([*args, "--limit", "10"]) == 0
     assert "±" in capsys.readouterr().out
+    # --spread: 40 images spread over the 1,000 test images, not the first 40
+    assert main([*args, "--spread", "40", "--json"]) == 0
+    spread = json.loads(capsys.readouterr().out)
+    from deepgen.vae.experiment import evaluate_checkpoint
+
+    again = evaluate_checkpoint(run_dir / "checkpoint.pt", k=50, spread_over=40)
+    assert spread["images"] == 40 and spread["log_px"] == pytest.approx(again["log_px"])
+    assert spread["log_px"] != pytest.approx(result["log_px"], abs=1e-3)
 
 
 def test_iwae_objective_runs_end_to_end(tmp_path: Path) -> None:

@@ -149,7 +149,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--checkpoint", required=True, metavar="FILE", help="checkpoint.pt of a run")
     e.add_argument("--k", type=positive_int, default=5000, help="samples per image (default 5000)")
     e.add_argument("--split", choices=("train", "val", "test"), default="test")
-    e.add_argument("--limit", type=positive_int, help="only the first N images of the split")
+    which = e.add_mutually_exclusive_group()
+    which.add_argument("--limit", type=positive_int, help="only the first N images of the split")
+    which.add_argument(
+        "--spread",
+        type=positive_int,
+        metavar="N",
+        help="N images spread evenly over the split (as deepgen leaderboard --test-images)",
+    )
     e.add_argument("--data-dir", metavar="DIR", help="folder of the raw files, if the run used one")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -227,6 +234,7 @@ def _eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         limit=args.limit,
         threads=args.threads,
+        spread_over=args.spread,
     )
     if args.json:
         print_json(result)
