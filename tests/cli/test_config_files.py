@@ -175,3 +175,17 @@ def test_bad_config_files_get_one_line(
     assert main(["vae", "--config", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_an_old_flat_gan_config_with_settings_its_networks_ignored_loads() -> None:
+    """Older GAN config.json files held hidden/layers/width at their defaults whatever the
+    networks: read back they are dropped where the networks lack them; other values refused."""
+    from deepgen.errors import ConfigError
+    from deepgen.gan.experiment import GANRunConfig
+
+    old = {"data": "mnist14", "arch": "dcgan", "width": 16, "hidden": 128, "layers": 3}
+    assert GANRunConfig.from_settings(old).model.width == 16
+    mlp = {"data": "ring8", "arch": "mlp", "width": 64, "hidden": 32}
+    assert GANRunConfig.from_settings(mlp).model.hidden == 32
+    with pytest.raises(ConfigError, match="hidden: not a setting"):
+        GANRunConfig.from_settings({**old, "hidden": 256})

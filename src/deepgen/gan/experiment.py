@@ -57,6 +57,7 @@ class GANRunConfig(RunConfig):
 
     EVALUATION_ONLY = ("eval_samples",)
     MODELS = (GANModelConfig, ConvGANConfig)
+    LEGACY_DEFAULTS = {"hidden": 128, "layers": 3, "width": 64}  # flat config.json of old runs
 
     data: str = "ring8"
     data_dir: str | None = None  # binarized-mnist: the .amat.gz files

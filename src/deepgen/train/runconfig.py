@@ -65,6 +65,9 @@ class RunConfig:
     EVALUATION_ONLY: ClassVar[tuple[str, ...]] = ()
     ALIASES: ClassVar[dict[str, str]] = {}  # old setting name -> field (config files, resume)
     MODELS: ClassVar[tuple[type, ...]] = ()  # the config classes ``model`` may hold
+    # settings that flat config files of older versions held for every model, at these values,
+    # whether the chosen model used them or not: read back, they are dropped where it does not
+    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {}
 
     # --- the nested model ---------------------------------------------------------------
     def model_class(self) -> type:
@@ -92,6 +95,9 @@ class RunConfig:
             given = dict(given)
         else:
             raise ConfigError(f"model must be a table of settings, got {type(given).__name__}")
+        for name, value in self.LEGACY_DEFAULTS.items():
+            if name in given and name not in _names(cls) and given[name] == value:
+                del given[name]
         unknown = sorted(set(given) - _names(cls))
         if unknown:
             raise ConfigError(
