@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -57,7 +57,7 @@ class GANRunConfig(RunConfig):
 
     EVALUATION_ONLY = ("eval_samples",)
     MODELS = (GANModelConfig, ConvGANConfig)
-    LEGACY_DEFAULTS = {"hidden": 128, "layers": 3, "width": 64}  # flat config.json of old runs
+    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"hidden": 128, "layers": 3, "width": 64}
 
     data: str = "ring8"
     data_dir: str | None = None  # binarized-mnist: the .amat.gz files
