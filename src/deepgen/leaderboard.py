@@ -175,6 +175,47 @@ def _resumed_budget(cfg: LeaderboardConfig, out: Path, steps: int) -> tuple[bool
     return True, steps, left
 
 
+# Per family: the run's own schedule and final evaluation (kept small: the test is scored here).
+_VAE_RUN = {"eval_k": 100, "eval_images": EVAL_IMAGES, "val_images": 100, "val_every": 500}
+RUN_SETTINGS: dict[str, dict[str, Any]] = {
+    "vae": {**_VAE_RUN, "checkpoint_every": 5000},
+    "iwae": {**_VAE_RUN, "checkpoint_every": 5000},
+    "pixelcnn": {
+        "val_every": 500,
+        "val_images": 200,
+        "checkpoint_every": 1000,
+        "samples": 16,
+        "eval_images": EVAL_IMAGES,
+    },
+    "flow": {
+        "val_images": 200,
+        "val_every": 500,
+        "checkpoint_every": 2000,
+        "eval_images": EVAL_IMAGES,
+    },
+    "gan": {"val_every": 1000, "checkpoint_every": 2000, "eval_samples": 1000},
+}
+
+
+def _command(family: str) -> tuple[Callable[..., Any], Callable[..., dict[str, Any]]]:
+    """The family's run-config builder (from flat settings) and its command's run function."""
+    if family in ("vae", "iwae"):
+        from deepgen.vae.experiment import VAERunConfig, run_vae
+
+        return VAERunConfig.from_settings, run_vae
+    if family == "pixelcnn":
+        from deepgen.autoregressive.experiment import PixelCNNRunConfig, run_pixelcnn
+
+        return PixelCNNRunConfig.from_settings, run_pixelcnn
+    if family == "gan":
+        from deepgen.gan.experiment import config_for, run_gan
+
+        return lambda settings: config_for(**settings), run_gan  # with its per-data defaults
+    from deepgen.flows.experiment import FlowRunConfig, run_flow
+
+    return FlowRunConfig.from_settings, run_flow
+
+
 def _train_family(
     family: str,
     cfg: LeaderboardConfig,
@@ -189,71 +230,19 @@ def _train_family(
     steps = _steps(cfg, train_size, settings["batch_size"])
     again, steps, minutes = _resumed_budget(cfg, out, steps) if resume else (False, steps, None)
     common = {**_common(cfg, steps), **({"minutes": minutes} if again else {})}
-    if family in ("vae", "iwae"):
-        from deepgen.vae.experiment import VAERunConfig, run_vae
-
-        vae_cfg = VAERunConfig.from_settings(
-            dict(
-                **common,
-                **settings,
-                eval_k=100,
-                eval_images=EVAL_IMAGES,
-                val_images=100,
-                val_every=500,
-                checkpoint_every=5000,
-            )
-        )
-        metrics = run_vae(vae_cfg, out, resume=again, quiet=quiet)
-        score = vae_test_score(out / "checkpoint.pt", cfg)
-        return {**metrics, **score, "curve": CURVES[family]}
-    if family == "pixelcnn":
-        from deepgen.autoregressive.experiment import PixelCNNRunConfig, run_pixelcnn
-
-        pcfg = PixelCNNRunConfig.from_settings(
-            dict(
-                **common,
-                **settings,
-                val_every=500,
-                val_images=200,
-                checkpoint_every=1000,
-                samples=16,
-                test_images=cfg.test_images,
-                eval_images=EVAL_IMAGES,
-            )
-        )
-        metrics = run_pixelcnn(pcfg, out, resume=again, quiet=quiet)
-        score = {"stderr": metrics["test_nll_stderr"]}
-        return {**metrics, **score, "curve": CURVES[family]}
+    given = {**common, **settings, **RUN_SETTINGS[family]}
+    if family in ("pixelcnn", "flow"):
+        given["test_images"] = cfg.test_images  # scored by the run itself (exact or a bound)
     if family == "gan":
-        from deepgen.gan.experiment import config_for, run_gan
-
-        gcfg = config_for(
-            cfg.data,
-            **{k: v for k, v in common.items() if k != "data"},
-            **settings,
-            val_every=1000,
-            checkpoint_every=2000,
-            eval_samples=1000,
-            classifier_epochs=cfg.classifier_epochs,
-        )
-        metrics = run_gan(gcfg, out, resume=again, quiet=quiet)
+        given["classifier_epochs"] = cfg.classifier_epochs
+    build, run = _command(family)
+    metrics = run(build(given), out, resume=again, quiet=quiet)
+    if family in ("vae", "iwae"):
+        score = vae_test_score(out / "checkpoint.pt", cfg)
+    elif family == "gan":
         score = {"test_nll": None, "stderr": None, "test_images": 10_000}
-        return {**metrics, **score, "curve": CURVES[family]}
-    from deepgen.flows.experiment import FlowRunConfig, run_flow
-
-    fcfg = FlowRunConfig.from_settings(
-        dict(
-            **common,
-            **settings,
-            val_images=200,
-            val_every=500,
-            checkpoint_every=2000,
-            test_images=cfg.test_images,
-            eval_images=EVAL_IMAGES,
-        )
-    )
-    metrics = run_flow(fcfg, out, resume=again, quiet=quiet)
-    score = {"stderr": metrics["test_nll_stderr"]}
+    else:
+        score = {"stderr": metrics["test_nll_stderr"]}
     return {**metrics, **score, "curve": CURVES[family]}
 
 

@@ -39,6 +39,17 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def _as_settings(model: Any) -> dict[str, Any]:
+    """A model's settings as a dict: from None, a mapping or a config dataclass."""
+    if model is None:
+        return {}
+    if is_dataclass(model) and not isinstance(model, type):
+        return asdict(model)
+    if isinstance(model, Mapping):
+        return dict(model)
+    raise ConfigError(f"model must be a table of settings, got {type(model).__name__}")
+
+
 def merge_settings(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` updated by ``override``, both nested (:meth:`RunConfig.nest`); the ``model``
     tables are merged key by key."""
@@ -82,19 +93,10 @@ class RunConfig:
         """Turn ``model`` (None, a dict or a config) into the model's config for this run's
         data; refuse unknown settings, and data-decided ones given with another value."""
         cls = self.model_class()
-        given: Any = getattr(self, "model", None)
-        if given is None:
-            given = {}
-        elif is_dataclass(given) and not isinstance(given, type):
-            if not isinstance(given, cls):
-                raise ConfigError(
-                    f"model: this run takes a {cls.__name__}, got {type(given).__name__}"
-                )
-            given = asdict(given)
-        elif isinstance(given, Mapping):
-            given = dict(given)
-        else:
-            raise ConfigError(f"model must be a table of settings, got {type(given).__name__}")
+        model = getattr(self, "model", None)
+        if is_dataclass(model) and not isinstance(model, cls):
+            raise ConfigError(f"model: this run takes a {cls.__name__}, got {type(model).__name__}")
+        given = _as_settings(model)
         for name, value in self.LEGACY_DEFAULTS.items():
             if name in given and name not in _names(cls) and given[name] == value:
                 del given[name]
@@ -125,13 +127,7 @@ class RunConfig:
         is neither the run's nor the model's is refused."""
         values = {cls.ALIASES.get(k, k): v for k, v in values.items()}
         own = _names(cls)
-        model = values.pop("model", None) or {}
-        if not isinstance(model, Mapping):
-            if is_dataclass(model) and not isinstance(model, type):
-                model = asdict(model)
-            else:
-                raise ConfigError(f"model must be a table of settings, got {type(model).__name__}")
-        model = dict(model)
+        model = _as_settings(values.pop("model", None))
         for name in [k for k in values if k not in own and k in cls.model_names()]:
             value = values.pop(name)
             if name in model and model[name] != value:
