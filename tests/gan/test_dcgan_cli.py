@@ -43,3 +43,14 @@ def test_28x28_settings_and_refusals(tmp_path: Path) -> None:
         config_for("ring8", width=16)
     with pytest.raises(ConfigError, match="are for binarized-mnist"):
         config_for("mnist14", classifier_dir="x")
+
+
+def test_the_mlp_discriminator_takes_its_own_sizes() -> None:
+    from deepgen.gan.models import Discriminator, Generator
+
+    cfg = config_for("ring8", hidden=16, layers=2, d_hidden=24, d_layers=3).model
+    widths = lambda net: [m.out_features for m in net.modules() if hasattr(m, "out_features")]  # noqa: E731
+    assert widths(Generator(cfg)) == [16, 16, 2]
+    assert widths(Discriminator(cfg)) == [24, 24, 24, 1]
+    same = config_for("ring8", hidden=16, layers=2).model  # default: the generator's sizes
+    assert (same.d_hidden, same.d_layers) == (16, 2)
