@@ -37,6 +37,7 @@ def test_tiny_leaderboard_on_binarized_mnist(
     gan = by.pop("gan")  # no likelihood: its sample metrics against real held-out images
     assert gan["test_nll"] is None and gan["published"] is None
     assert gan["sample_metrics"]["fid_ema"] > gan["sample_metrics"]["fid_real_val"] > 0
+    assert gan["sample_metrics"]["real_val_images"] == 10_000  # as many as generated images
     assert "Burda" in by["vae"]["reference"] and "van den Oord" in by["pixelcnn"]["reference"]
     for r in by.values():
         assert r["test_images"] == 12
@@ -79,7 +80,7 @@ def test_tiny_leaderboard_on_binarized_mnist(
     )
     table = (out / "leaderboard.md").read_text()
     assert "| vae |" in table and "86.76" in table and "upper bound" in table
-    assert "GAN (EMA generator, 1,000 samples): classifier Fréchet distance" in table
+    assert "GAN (EMA generator, 10,000 samples): classifier Fréchet distance" in table
 
 
 def test_budget_and_families_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -11,7 +11,8 @@ The score is −log p(x) in nats per test image, with what kind of number it is:
   with the standard error of the mean over test images;
 * ``upper bound``: the flow's uniform-dequantization bound −E_u[log p(y)] + D log 2;
 * ``sample metrics``: the GAN has no likelihood; its row gives the classifier Fréchet distance
-  of 1,000 samples to the test images, beside real held-out images scored the same way.
+  of 10,000 samples to the test images, beside as many real held-out images scored the same
+  way (the distance's bias depends on the sample size, so the two are scored at one size).
 
 Published figures (Burda et al. 2016, Table 1; van den Oord et al. 2016) stand beside ours
 where one exists for the same data and model family.
@@ -193,8 +194,17 @@ RUN_SETTINGS: dict[str, dict[str, Any]] = {
         "checkpoint_every": 2000,
         "eval_images": EVAL_IMAGES,
     },
-    "gan": {"val_every": 1000, "checkpoint_every": 2000, "eval_samples": 1000},
+    "gan": {"val_every": 1000, "checkpoint_every": 2000},  # eval_samples: gan_samples()
 }
+
+
+GAN_SAMPLES = 10_000  # generated images scored, against as many real validation images
+
+
+def gan_samples(sizes: dict[str, int]) -> int:
+    """How many generated images the GAN row scores: 10,000, or fewer where the validation
+    split (the real reference, scored at the same size) is smaller."""
+    return min(GAN_SAMPLES, sizes["val"])
 
 
 def _command(family: str) -> tuple[Callable[..., Any], Callable[..., dict[str, Any]]]:
@@ -220,14 +230,14 @@ def _train_family(
     family: str,
     cfg: LeaderboardConfig,
     out: Path,
-    train_size: int,
+    sizes: dict[str, int],
     quiet: bool,
     resume: bool = False,
 ) -> dict[str, Any]:
     """Train one family into ``out`` (``resume``: continue a run stopped there); returns its
     run's metrics and its score."""
     settings = SETTINGS[family]
-    steps = _steps(cfg, train_size, settings["batch_size"])
+    steps = _steps(cfg, sizes["train"], settings["batch_size"])
     again, steps, minutes = _resumed_budget(cfg, out, steps) if resume else (False, steps, None)
     common = {**_common(cfg, steps), **({"minutes": minutes} if again else {})}
     given = {**common, **settings, **RUN_SETTINGS[family]}
@@ -235,12 +245,13 @@ def _train_family(
         given["test_images"] = cfg.test_images  # scored by the run itself (exact or a bound)
     if family == "gan":
         given["classifier_epochs"] = cfg.classifier_epochs
+        given["eval_samples"] = gan_samples(sizes)
     build, run = _command(family)
     metrics = run(build(given), out, resume=again, quiet=quiet)
     if family in ("vae", "iwae"):
         score = vae_test_score(out / "checkpoint.pt", cfg)
     elif family == "gan":
-        score = {"test_nll": None, "stderr": None, "test_images": 10_000}
+        score = {"test_nll": None, "stderr": None, "test_images": sizes["test"]}
     else:
         score = {"stderr": metrics["test_nll_stderr"]}
     return {**metrics, **score, "curve": CURVES[family]}
@@ -254,7 +265,14 @@ def _row(
     if family == "gan":  # the offline sample metrics, against real held-out images
         extra["sample_metrics"] = {
             k: result[k]
-            for k in ("fid_ema", "fid", "fid_real_val", "class_kl_ema", "class_kl_real_val")
+            for k in (
+                "fid_ema",
+                "fid",
+                "fid_real_val",
+                "real_val_images",
+                "class_kl_ema",
+                "class_kl_real_val",
+            )
             if k in result
         }
     return {
@@ -370,7 +388,7 @@ def run_leaderboard(
                 f"{out} holds a stopped leaderboard; pass --resume to continue it or use "
                 "another --out"
             )
-        train_size = len(load_dataset(cfg.data, cfg.data_dir).train)
+        sizes = load_dataset(cfg.data, cfg.data_dir).sizes()
         rows, samples, curves = [], {}, {}
         for family in cfg.families:
             if on_family is not None:
@@ -381,7 +399,7 @@ def run_leaderboard(
                 rows.append(done[family])
                 result = {"curve": CURVES[family]}
             elif loaded is None:
-                result = _train_family(family, cfg, folder, train_size, quiet, resume)
+                result = _train_family(family, cfg, folder, sizes, quiet, resume)
                 rows.append(_row(family, cfg, result, loaded))
             else:
                 result = {**score_checkpoint(family, loaded, cfg), "curve": CURVES[family]}
@@ -398,10 +416,13 @@ def run_leaderboard(
             m = row.get("sample_metrics")
             if m:
                 gen = "EMA generator" if "fid_ema" in m else "generator"
+                n = m.get("real_val_images")  # absent from rows of older leaderboards
+                count = f"{n:,} samples" if n else "1,000 samples"
+                real = "as many real held-out images" if n else "real held-out images"
                 table += (
-                    f"\nGAN ({gen}, 1,000 samples): classifier Fréchet distance "
-                    f"{m.get('fid_ema', m.get('fid')):.2f} to the test images; real held-out "
-                    f"images score {m['fid_real_val']:.2f}.\n"
+                    f"\nGAN ({gen}, {count}): classifier Fréchet distance "
+                    f"{m.get('fid_ema', m.get('fid')):.2f} to the test images; {real} score "
+                    f"{m['fid_real_val']:.2f}.\n"
                 )
         atomic_write_bytes(out / "leaderboard.md", table.encode())
         figure = plot_learning_curves(curves, out / "learning_curves.png")

@@ -4,8 +4,8 @@ numbers a leaderboard run computes after training, without training.
 * vae, iwae: importance-sampled log p(x) with K samples on the test images (``vae eval``);
 * pixelcnn: the exact NLL on the test images;
 * flow: the dequantization bounds (uniform or the run's variational q) with 16 draws;
-* gan: the classifier Fréchet distance of 1,000 samples of the (EMA) generator to the test
-  images, and of the validation images, with the classifier cached beside the checkpoint
+* gan: the classifier Fréchet distance of 10,000 samples of the (EMA) generator to the test
+  images, and of as many validation images, with the classifier cached beside the checkpoint
   (trained there if absent).
 """
 
@@ -103,7 +103,8 @@ def _gan_score(
     path: Path, state: dict[str, Any], data: Any, cfg: Any, device: torch.device
 ) -> dict[str, Any]:
     from deepgen.gan.classifier import load_or_train_classifier
-    from deepgen.gan.experiment import GANRunConfig, ImageScorer, _labelled_mnist
+    from deepgen.gan.experiment import GANRunConfig, ImageScorer, _labelled_mnist, real_reference
+    from deepgen.leaderboard import gan_samples
     from deepgen.sampling import _gan
 
     run = GANRunConfig.from_settings({**state["meta"]["run"], "data_dir": cfg.data_dir})
@@ -115,14 +116,16 @@ def _gan_score(
     scorer = ImageScorer(classifier, data.test)
     # the draws of the run's own final evaluation (GANTask.evaluate), so the numbers agree
     g = torch.Generator(device=device).manual_seed(cfg.seed + 12345)
-    drawn = _gan(path, state, 1000, g, device)
+    n = gan_samples(data.sizes())
+    drawn = _gan(path, state, n, g, device)
     images = torch.bernoulli(drawn.values.to(device), generator=g)
-    fake, real = scorer.score(images), scorer.score(data.val)
+    reference = real_reference(scorer, data.val, n)
     key = "fid_ema" if "ema" in state["task"] else "fid"
     return {
         "test_nll": None,
         "stderr": None,
         "test_images": len(data.test),
-        key: fake["fid"],
-        "fid_real_val": real["fid"],
+        key: scorer.score(images)["fid"],
+        "fid_real_val": reference["fid_real_val"],
+        "real_val_images": n,
     }

@@ -189,3 +189,16 @@ def test_an_old_flat_gan_config_with_settings_its_networks_ignored_loads() -> No
     assert GANRunConfig.from_settings(mlp).model.hidden == 32
     with pytest.raises(ConfigError, match="hidden: not a setting"):
         GANRunConfig.from_settings({**old, "hidden": 256})
+
+
+def test_resume_with_the_runs_own_config_json(tmp_path: Path) -> None:
+    """config.json holds the image shape as a JSON list; the run holds a tuple: the same value."""
+    part, whole = tmp_path / "part", tmp_path / "whole"
+    argv = ["gan", "--data", "mnist14", "--arch", "dcgan", "--width", "4", "--val-every", "4"]
+    argv += ["--eval-samples", "50", "--classifier-epochs", "1", "--quiet"]
+    assert main([*argv, "--steps", "4", "--out", str(part)]) == 0
+    assert json.loads((part / "config.json").read_text())["model"]["image_shape"] == [14, 14]
+    again = ["gan", "--config", str(part / "config.json"), "--steps", "8", "--resume", "--quiet"]
+    assert main([*again, "--out", str(part)]) == 0
+    assert main([*argv, "--steps", "8", "--out", str(whole)]) == 0
+    assert (part / "train_log.jsonl").read_text() == (whole / "train_log.jsonl").read_text()

@@ -21,6 +21,7 @@ def test_dcgan_trains_scores_and_samples(tmp_path: Path) -> None:
     assert main([*args, "--out", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["updates"] == 12 and m["fid_ema"] > m["fid_real_val"] > 0
+    assert m["real_val_images"] == m["eval_samples"] == 200  # the reference at the same size
     model = json.loads((out / "config.json").read_text())
     assert (model["arch"], model["model"]["width"]) == ("dcgan", 8)
     assert "DCGAN-style convolutional" in (out / "report.html").read_text()
@@ -54,3 +55,23 @@ def test_the_mlp_discriminator_takes_its_own_sizes() -> None:
     assert widths(Discriminator(cfg)) == [24, 24, 24, 1]
     same = config_for("ring8", hidden=16, layers=2).model  # default: the generator's sizes
     assert (same.d_hidden, same.d_layers) == (16, 2)
+
+
+def test_the_real_reference_is_scored_at_the_generators_sample_size() -> None:
+    from deepgen.gan.classifier import DigitClassifier
+    from deepgen.gan.experiment import ImageScorer, real_reference
+    from deepgen.gan.metrics import frechet_distance
+
+    g = torch.Generator().manual_seed(0)
+    test, val = (torch.bernoulli(torch.full((n, 196), 0.2), generator=g) for n in (2000, 3000))
+    torch.manual_seed(0)
+    scorer = ImageScorer(DigitClassifier(14).eval(), test)
+    ref = real_reference(scorer, val, 3000)
+    fid = lambda x: frechet_distance(scorer.features(x), scorer.reference_features)  # noqa: E731
+    assert ref["real_val_images"] == 3000
+    assert ref["fid_real_val"] == pytest.approx(fid(val), rel=1e-9)
+    assert ref["fid_real_val_1000"] == pytest.approx(fid(val[:1000]), rel=1e-9)
+    # one distribution on both sides: what is left is the estimate's bias, larger at 1,000
+    assert ref["fid_real_val_1000"] > 1.5 * ref["fid_real_val"]
+    with pytest.raises(ConfigError, match="--eval-samples 3001 is more than the 3000 valid"):
+        real_reference(scorer, val, 3001)

@@ -198,18 +198,21 @@ def run_config(cls: type[T], args: argparse.Namespace, fresh: Callable[..., T] |
         fixed = rc(**saved).identity()
     except (json.JSONDecodeError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"{config_file} is corrupt: {exc}") from None
-    fixed_model = fixed.get("model", {})
+    asked = cls(**merge_settings(saved, given))
+    # compared as the config holds them (a JSON list [28, 28] is the tuple (28, 28))
+    wanted = asked.identity()  # type: ignore[attr-defined]
+    fixed_model, wanted_model = fixed.get("model", {}), wanted.get("model", {})
     clashes = [
         f"--{k.replace('_', '-')} {v} (the run has {fixed[k]})"
         for k, v in given.items()
-        if k != "model" and k in fixed and v != fixed[k]
+        if k != "model" and k in fixed and wanted.get(k) != fixed[k]
     ] + [
         f"--{k.replace('_', '-')} {v} (the run has {fixed_model.get(k)})"
         for k, v in given.get("model", {}).items()
-        if v != fixed_model.get(k)
+        if wanted_model.get(k) != fixed_model.get(k)
     ]
     if clashes:
         raise ConfigError(
             "--resume continues the run as configured; these flags differ: " + ", ".join(clashes)
         )
-    return cls(**merge_settings(saved, given))
+    return asked

@@ -117,7 +117,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--eval-samples",
         type=positive_int,
-        help="samples scored at the end (default 10000; mnist14 1000, the size of the test split)",
+        help="samples scored at the end, against as many real validation images (default 10000; "
+        "mnist14 1000, the size of its validation split)",
     )
     p.add_argument(
         "--classifier-epochs",
@@ -157,7 +158,8 @@ def _train(args: argparse.Namespace) -> int:
             )
     if cfg.data in IMAGE_DATA:
         lines.append(
-            f"  real validation images: Fréchet distance {metrics['fid_real_val']:.3f}, "
+            f"  {metrics['real_val_images']} real validation images: Fréchet distance "
+            f"{metrics['fid_real_val']:.3f}, "
             f"class KL {metrics['class_kl_real_val']:.4f}; classifier test accuracy "
             f"{metrics['classifier_test_accuracy']:.3f}"
         )
