@@ -15,8 +15,12 @@ from deepgen.leaderboard import LeaderboardConfig, markdown_table
 
 
 def test_tiny_leaderboard_on_binarized_mnist(
-    shared_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shared_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr("deepgen.leaderboard.GAN_SAMPLES", 5000)  # seen to reach the GAN row
     out = tmp_path / "board"
     data = str(shared_dir / "data" / "binarized_mnist")
     args = ["leaderboard", "--data", "binarized-mnist", "--data-dir", data, "--epochs", "0.004"]
@@ -37,7 +41,7 @@ def test_tiny_leaderboard_on_binarized_mnist(
     gan = by.pop("gan")  # no likelihood: its sample metrics against real held-out images
     assert gan["test_nll"] is None and gan["published"] is None
     assert gan["sample_metrics"]["fid_ema"] > gan["sample_metrics"]["fid_real_val"] > 0
-    assert gan["sample_metrics"]["real_val_images"] == 10_000  # as many as generated images
+    assert gan["sample_metrics"]["real_val_images"] == 5000  # as many as generated images
     assert "Burda" in by["vae"]["reference"] and "van den Oord" in by["pixelcnn"]["reference"]
     for r in by.values():
         assert r["test_images"] == 12
@@ -57,6 +61,7 @@ def test_tiny_leaderboard_on_binarized_mnist(
     config = {f: json.loads((out / f / "config.json").read_text()) for f in [*by, "gan"]}
     model = {f: c["model"] for f, c in config.items()}
     assert (model["gan"]["width"], config["gan"]["arch"]) == (32, "dcgan")
+    assert config["gan"]["eval_samples"] == 5000  # the leaderboard's, not the default
     assert (model["iwae"]["objective"], model["iwae"]["samples"]) == ("iwae", 50)
     assert (model["vae"]["depth"], config["vae"]["schedule"]) == (2, "burda")
     assert (model["flow"]["flow"], model["flow"]["dequantization"]) == (
@@ -80,7 +85,7 @@ def test_tiny_leaderboard_on_binarized_mnist(
     )
     table = (out / "leaderboard.md").read_text()
     assert "| vae |" in table and "86.76" in table and "upper bound" in table
-    assert "GAN (EMA generator, 10,000 samples): classifier Fréchet distance" in table
+    assert "GAN (EMA generator, 5,000 samples): classifier Fréchet distance" in table
 
 
 def test_budget_and_families_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

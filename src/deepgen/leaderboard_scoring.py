@@ -107,7 +107,7 @@ def _gan_score(
     from deepgen.leaderboard import gan_samples
     from deepgen.sampling import _gan
 
-    run = GANRunConfig.from_settings({**state["meta"]["run"], "data_dir": cfg.data_dir})
+    run = GANRunConfig.from_saved({**state["meta"]["run"], "data_dir": cfg.data_dir})
     labelled = data if cfg.data == "mnist14" else _labelled_mnist(run)
     with torch.random.fork_rng(devices=[]):
         classifier, _ = load_or_train_classifier(

@@ -184,11 +184,15 @@ def test_an_old_flat_gan_config_with_settings_its_networks_ignored_loads() -> No
     from deepgen.gan.experiment import GANRunConfig
 
     old = {"data": "mnist14", "arch": "dcgan", "width": 16, "hidden": 128, "layers": 3}
-    assert GANRunConfig.from_settings(old).model.width == 16
+    assert GANRunConfig.from_saved(old).model.width == 16
     mlp = {"data": "ring8", "arch": "mlp", "width": 64, "hidden": 32}
-    assert GANRunConfig.from_settings(mlp).model.hidden == 32
+    assert GANRunConfig.from_saved(mlp).model.hidden == 32
     with pytest.raises(ConfigError, match="hidden: not a setting"):
-        GANRunConfig.from_settings({**old, "hidden": 256})
+        GANRunConfig.from_saved({**old, "hidden": 256})
+    # only files read back are forgiven: given now, a setting the networks lack is refused
+    with pytest.raises(ConfigError, match="hidden, layers: not a setting"):
+        GANRunConfig.from_settings(old)
+    assert main(["gan", "--data", "mnist14", "--arch", "dcgan", "--hidden", "128"]) == 2
 
 
 def test_resume_with_the_runs_own_config_json(tmp_path: Path) -> None:
@@ -202,3 +206,24 @@ def test_resume_with_the_runs_own_config_json(tmp_path: Path) -> None:
     assert main([*again, "--out", str(part)]) == 0
     assert main([*argv, "--steps", "8", "--out", str(whole)]) == 0
     assert (part / "train_log.jsonl").read_text() == (whole / "train_log.jsonl").read_text()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--arch", "mlp"], "--arch mlp (the run has dcgan)"),
+        (["--data", "ring8"], "--data ring8 (the run has mnist14)"),
+        (["--hidden", "128"], "--hidden 128 (not in the run's model)"),
+    ],
+)
+def test_resume_names_the_changed_flag_even_where_the_settings_cannot_fit(
+    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    (out).mkdir()
+    config = {"data": "mnist14", "arch": "dcgan", "steps": 4, "model": {"width": 4}}
+    (out / "config.json").write_text(json.dumps(config))
+    assert main(["gan", "--resume", *flags, "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--resume continues the run as configured" in err and message in err, err
+    assert len(err.splitlines()) == 1

@@ -75,3 +75,14 @@ def test_the_real_reference_is_scored_at_the_generators_sample_size() -> None:
     assert ref["fid_real_val_1000"] > 1.5 * ref["fid_real_val"]
     with pytest.raises(ConfigError, match="--eval-samples 3001 is more than the 3000 valid"):
         real_reference(scorer, val, 3001)
+
+
+def test_more_samples_than_validation_images_are_refused_before_any_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "gan"
+    argv = ["gan", "--data", "mnist14", "--arch", "dcgan", "--eval-samples", "1001"]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--eval-samples 1001 is more than the 1000 validation images" in err, err
+    assert len(err.splitlines()) == 1 and not (out / "classifier.pt").exists()

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from deepgen.errors import CheckpointError, ConfigError
 from deepgen.fileio import dumps
-from deepgen.train.runconfig import merge_settings
+from deepgen.train.runconfig import merge_settings, plain
 
 T = TypeVar("T")
 
@@ -184,7 +184,10 @@ def run_config(cls: type[T], args: argparse.Namespace, fresh: Callable[..., T] |
     given = flags
     if getattr(args, "config", None):
         try:
-            from_file = rc.nest(read_config_file(args.config))
+            settings = read_config_file(args.config)
+            # a run's config.json is read back as saved (older versions' files are flat)
+            saved_file = str(args.config).endswith(".json")
+            from_file = rc.saved_settings(settings) if saved_file else rc.nest(settings)
         except ConfigError as exc:
             raise ConfigError(f"--config {args.config}: {exc}") from None
         given = merge_settings(from_file, flags)
@@ -194,25 +197,31 @@ def run_config(cls: type[T], args: argparse.Namespace, fresh: Callable[..., T] |
     if not config_file.is_file():
         raise CheckpointError(f"--resume: no run to resume in {args.out} ({config_file} missing)")
     try:
-        saved = rc.nest(json.loads(config_file.read_text()))
+        saved = rc.saved_settings(json.loads(config_file.read_text()))
         fixed = rc(**saved).identity()
     except (json.JSONDecodeError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"{config_file} is corrupt: {exc}") from None
-    asked = cls(**merge_settings(saved, given))
-    # compared as the config holds them (a JSON list [28, 28] is the tuple (28, 28))
-    wanted = asked.identity()  # type: ignore[attr-defined]
+    try:
+        asked = cls(**merge_settings(saved, given))
+        # compared as the config holds them (a JSON list [28, 28] is the tuple (28, 28))
+        wanted = asked.identity()  # type: ignore[attr-defined]
+    except ConfigError:  # settings that cannot make a run together: name the ones changed
+        wanted, asked = {**given, "model": given.get("model", {})}, None
     fixed_model, wanted_model = fixed.get("model", {}), wanted.get("model", {})
     clashes = [
         f"--{k.replace('_', '-')} {v} (the run has {fixed[k]})"
         for k, v in given.items()
-        if k != "model" and k in fixed and wanted.get(k) != fixed[k]
+        if k != "model" and k in fixed and plain(wanted.get(k)) != plain(fixed[k])
     ] + [
-        f"--{k.replace('_', '-')} {v} (the run has {fixed_model.get(k)})"
+        f"--{k.replace('_', '-')} {v} "
+        + (f"(the run has {fixed_model[k]})" if k in fixed_model else "(not in the run's model)")
         for k, v in given.get("model", {}).items()
-        if wanted_model.get(k) != fixed_model.get(k)
+        if plain(wanted_model.get(k)) != plain(fixed_model.get(k))
     ]
     if clashes:
         raise ConfigError(
             "--resume continues the run as configured; these flags differ: " + ", ".join(clashes)
         )
-    return asked
+    if asked is None:  # nothing the run fixes was changed, yet the settings do not fit
+        cls(**merge_settings(saved, given))  # raises the config's own one-line error
+    return asked  # type: ignore[return-value]

@@ -9,6 +9,7 @@ probabilities; the discriminator and the scores see binary images sampled from t
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -86,9 +87,10 @@ class GANRunConfig(RunConfig):
     classifier_epochs: int = 8
     model: GANModelConfig | ConvGANConfig = None  # type: ignore[assignment]  # None: defaults
 
-    def model_class(self) -> type:
-        """MLP networks, or DCGAN-style convolutional ones."""
-        return ConvGANConfig if self.arch == "dcgan" else GANModelConfig
+    @classmethod
+    def model_class_of(cls, settings: Mapping[str, Any]) -> type:
+        """MLP networks, or DCGAN-style convolutional ones (``arch`` dcgan)."""
+        return ConvGANConfig if settings.get("arch") == "dcgan" else GANModelConfig
 
     def model_from_data(self) -> dict[str, Any]:
         """The data decide the image shape (dcgan), or the size and output of an MLP."""
@@ -215,17 +217,23 @@ class ImageScorer:
 VALIDATION_SAMPLES = 1000  # images scored at each validation of an image GAN
 
 
+def check_eval_samples(n: int, val_images: int) -> None:
+    """Refuse scoring more generated images than there are validation images to score the
+    real reference at the same size."""
+    if n > val_images:
+        raise ConfigError(
+            f"--eval-samples {n} is more than the {val_images} validation images that give the "
+            "real reference at the same sample size"
+        )
+
+
 def real_reference(scorer: ImageScorer, val: Tensor, n: int) -> dict[str, Any]:
     """The real-vs-real reference at the generator's sample size: the Fréchet distance of the
     first ``n`` validation images to the test split (and of the first 1,000, the size scored at
     each validation). The estimate's bias falls as 1/n (binarized MNIST: 4.54 at 1,000 images,
     1.43 at 10,000), so a score is only compared with a reference of the same size.
     """
-    if n > len(val):
-        raise ConfigError(
-            f"--eval-samples {n} is more than the {len(val)} validation images that give the "
-            "real reference at the same sample size"
-        )
+    check_eval_samples(n, len(val))
     real = scorer.score(val[:n])
     small = scorer.score(val[:VALIDATION_SAMPLES])
     return {
@@ -386,6 +394,7 @@ class GANExperiment:
         t_cls = time.perf_counter()
         if cfg.data in IMAGE_DATA:
             data = load_dataset(cfg.data, cfg.data_dir)
+            check_eval_samples(cfg.eval_samples, len(data.val))  # before the classifier trains
             labelled = data if cfg.data == "mnist14" else _labelled_mnist(cfg)
             for rank_turn in (True, False):  # rank 0 trains and caches; the others then load
                 if session.dist.is_main == rank_turn:
@@ -424,7 +433,7 @@ class GANExperiment:
                 "mode_kl_real": ref["mode_kl_to_uniform"],
             }
         eval_seconds = time.perf_counter() - t_eval
-        files = _figures(cfg, task, result, session.out)
+        files = _figures(cfg, task, result, session.out, self.reference)
         metrics: dict[str, Any] = {
             "data": cfg.data,
             "loss": cfg.loss,
@@ -469,7 +478,9 @@ def run_gan(
     return run_experiment(GANExperiment(), cfg, out_dir, resume, quiet, desc=f"gan {cfg.data}")
 
 
-def _figures(cfg: GANRunConfig, task: GANTask, result: Any, out: Path) -> dict[str, Path]:
+def _figures(
+    cfg: GANRunConfig, task: GANTask, result: Any, out: Path, reference: dict[str, Any]
+) -> dict[str, Path]:
     from deepgen.gan.plots import (
         plot_image_tiles,
         plot_losses,
@@ -516,8 +527,13 @@ def _figures(cfg: GANRunConfig, task: GANTask, result: Any, out: Path) -> dict[s
                 probs.numpy(), (side, side), out / "probabilities.png", "Pixel probabilities"
             )
             keys = [("fid", "classifier Fréchet distance"), ("class_kl", "class KL to uniform")]
+    real = reference.get(f"fid_real_val_{VALIDATION_SAMPLES}")  # validation's sample size
     files["metrics_curve"] = plot_metric_curves(
-        result.val, keys, out / "metrics_curve.png", "Validation metrics during training"
+        result.val,
+        keys,
+        out / "metrics_curve.png",
+        "Validation metrics during training",
+        references=None if real is None else {"fid": real},
     )
     return files
 

@@ -113,8 +113,10 @@ def plot_metric_curves(
     keys: Sequence[tuple[str, str]],
     path: str | Path,
     title: str,
+    references: dict[str, float] | None = None,
 ) -> Path:
-    """Validation metrics against updates, one panel per (key, label)."""
+    """Validation metrics against updates, one panel per (key, label); ``references`` draws a
+    horizontal line at the value real images score on a key (scored at the same size)."""
     fig = Figure(figsize=(4.6 * len(keys), 3.6))
     axes = np.atleast_1d(fig.subplots(1, len(keys)))
     u = [r["update"] for r in val]
@@ -123,6 +125,8 @@ def plot_metric_curves(
             if val and key + suffix in val[0]:
                 name = "EMA generator" if suffix else "generator"
                 ax.plot(u, [r[key + suffix] for r in val], style, markersize=3, label=name)
+        if references and key in references:
+            ax.axhline(references[key], color="k", lw=1, ls=":", label="real images")
         ax.set_xlabel("generator updates")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

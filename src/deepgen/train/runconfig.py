@@ -34,7 +34,7 @@ def _names(cls: type) -> set[str]:
     return {f.name for f in fields(cls)}
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """JSON's view of a value (tuples become lists), for comparing given with derived."""
     return list(value) if isinstance(value, tuple) else value
 
@@ -67,7 +67,7 @@ class RunConfig:
 
     A subclass declares a field ``model`` (None, a dict of the model's settings, or the
     model's config; always the config after construction), the config classes it may hold
-    (``MODELS``), and overrides :meth:`model_class` (when there is a choice) and
+    (``MODELS``), and overrides :meth:`model_class_of` (when there is a choice) and
     :meth:`model_from_data`; its ``__post_init__`` calls :meth:`settle_model` first.
     """
 
@@ -77,13 +77,20 @@ class RunConfig:
     ALIASES: ClassVar[dict[str, str]] = {}  # old setting name -> field (config files, resume)
     MODELS: ClassVar[tuple[type, ...]] = ()  # the config classes ``model`` may hold
     # settings that flat config files of older versions held for every model, at these values,
-    # whether the chosen model used them or not: read back, they are dropped where it does not
+    # whether the chosen model used them or not: read back (:meth:`from_saved`), they are
+    # dropped where it does not; given any other way they are refused like any unknown setting
     LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {}
 
     # --- the nested model ---------------------------------------------------------------
+    @classmethod
+    def model_class_of(cls, settings: Mapping[str, Any]) -> type:
+        """The model config class that run settings choose (the first of ``MODELS`` unless
+        overridden)."""
+        return cls.MODELS[0]
+
     def model_class(self) -> type:
-        """The model config class of this run (the first of ``MODELS`` unless overridden)."""
-        return self.MODELS[0]
+        """The model config class of this run."""
+        return self.model_class_of(vars(self))
 
     def model_from_data(self) -> dict[str, Any]:
         """The model fields this run's data decide (sizes), by name."""
@@ -97,9 +104,6 @@ class RunConfig:
         if is_dataclass(model) and not isinstance(model, cls):
             raise ConfigError(f"model: this run takes a {cls.__name__}, got {type(model).__name__}")
         given = _as_settings(model)
-        for name, value in self.LEGACY_DEFAULTS.items():
-            if name in given and name not in _names(cls) and given[name] == value:
-                del given[name]
         unknown = sorted(set(given) - _names(cls))
         if unknown:
             raise ConfigError(
@@ -107,7 +111,7 @@ class RunConfig:
             )
         derived = self.model_from_data()
         for name, value in derived.items():
-            if name in given and _plain(given[name]) != _plain(value):
+            if name in given and plain(given[name]) != plain(value):
                 raise ConfigError(
                     f"model {name} {given[name]!r} does not fit the data "
                     f"{getattr(self, 'data', '')!r} ({value!r})"
@@ -142,6 +146,26 @@ class RunConfig:
     def from_settings(cls, values: Mapping[str, Any]) -> Self:
         """The run config of flat or nested settings (see :meth:`nest`)."""
         return cls(**cls.nest(values))
+
+    @classmethod
+    def saved_settings(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Settings read back from a run's config.json or checkpoint, nested (:meth:`nest`). A
+        flat file of an older version held ``LEGACY_DEFAULTS`` whatever the model: those its
+        model lacks, at exactly those values, are dropped."""
+        if "model" not in values and cls.LEGACY_DEFAULTS:
+            takes = _names(cls.model_class_of(values))
+            legacy = cls.LEGACY_DEFAULTS
+            values = {
+                k: v
+                for k, v in values.items()
+                if not (k in legacy and k not in takes and v == legacy[k])
+            }
+        return cls.nest(values)
+
+    @classmethod
+    def from_saved(cls, values: Mapping[str, Any]) -> Self:
+        """The run config of settings read back from a run's files (:meth:`saved_settings`)."""
+        return cls(**cls.saved_settings(values))
 
     def identity(self) -> dict[str, Any]:
         """The fields a checkpoint fixes: all but the schedule and evaluation-only ones (the

@@ -133,7 +133,7 @@ def _reader(cfg: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
         if not isinstance(run, dict) or "model" in run:
             return meta
         try:
-            return {**meta, "run": type(cfg).from_settings(run).identity()}
+            return {**meta, "run": type(cfg).from_saved(run).identity()}
         except (DeepgenError, TypeError):
             return meta
 
