@@ -27,8 +27,8 @@ read -r -a GAN_EXTRA <<<"${GAN_EXTRA:-}"  # more gan flags (the dry run's smalle
 WORK=$(mktemp -d)
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
-printf 'import sys\nfrom deepgen.cli.main import main\nsys.exit(main())\n' >"$WORK/deepgen.py"
-DEEPGEN=("$PY" "$WORK/deepgen.py")
+printf 'import sys\nfrom deepgen.cli.main import main\nsys.exit(main())\n' >"$WORK/run_deepgen.py"
+DEEPGEN=("$PY" "$WORK/run_deepgen.py")
 
 step() { # step NAME SECONDS CMD...: run under a time limit; its status and time go to paths.txt
     local name=$1 limit=$2 t0=$SECONDS rc
@@ -50,7 +50,7 @@ cp "$WORK/cuda_tests.log" "$OUT/cuda_tests.txt"
 
 SMALL=(--steps 200 --val-every 100 --checkpoint-every 100 --quiet --device "$DEVICE")
 step torchrun_vae "$STEP_SECONDS" "$PY" -m torch.distributed.run --standalone --nproc_per_node 1 \
-    "$WORK/deepgen.py" vae "${SMALL[@]}" --eval-k 20 --out "$WORK/ddp"
+    "$WORK/run_deepgen.py" vae "${SMALL[@]}" --eval-k 20 --out "$WORK/ddp"
 step pixelcnn_bf16_compile "$STEP_SECONDS" "${DEEPGEN[@]}" pixelcnn "${SMALL[@]}" \
     --precision bf16 --compile --samples 4 --test-images 100 --out "$WORK/pixelcnn"
 step flow_compile "$STEP_SECONDS" "${DEEPGEN[@]}" flow "${SMALL[@]}" --compile --out "$WORK/flow"

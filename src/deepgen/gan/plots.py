@@ -125,8 +125,9 @@ def plot_metric_curves(
             if val and key + suffix in val[0]:
                 name = "EMA generator" if suffix else "generator"
                 ax.plot(u, [r[key + suffix] for r in val], style, markersize=3, label=name)
-        if references and key in references:
+        if references and key in references:  # log scale: the gap to real images shows
             ax.axhline(references[key], color="k", lw=1, ls=":", label="real images")
+            ax.set_yscale("log")
         ax.set_xlabel("generator updates")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
