@@ -201,12 +201,13 @@ def run_config(cls: type[T], args: argparse.Namespace, fresh: Callable[..., T] |
         fixed = rc(**saved).identity()
     except (json.JSONDecodeError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"{config_file} is corrupt: {exc}") from None
+    unfit: ConfigError | None = None
     try:
         asked = cls(**merge_settings(saved, given))
         # compared as the config holds them (a JSON list [28, 28] is the tuple (28, 28))
         wanted = asked.identity()  # type: ignore[attr-defined]
-    except ConfigError:  # settings that cannot make a run together: name the ones changed
-        wanted, asked = {**given, "model": given.get("model", {})}, None
+    except ConfigError as exc:  # settings that cannot make a run together: name those changed
+        unfit, wanted = exc, {**given, "model": given.get("model", {})}
     fixed_model, wanted_model = fixed.get("model", {}), wanted.get("model", {})
     clashes = [
         f"--{k.replace('_', '-')} {v} (the run has {fixed[k]})"
@@ -222,6 +223,6 @@ def run_config(cls: type[T], args: argparse.Namespace, fresh: Callable[..., T] |
         raise ConfigError(
             "--resume continues the run as configured; these flags differ: " + ", ".join(clashes)
         )
-    if asked is None:  # nothing the run fixes was changed, yet the settings do not fit
-        cls(**merge_settings(saved, given))  # raises the config's own one-line error
-    return asked  # type: ignore[return-value]
+    if unfit is not None:  # nothing the run fixes was changed, yet the settings do not fit
+        raise unfit
+    return asked

@@ -235,7 +235,7 @@ def real_reference(scorer: ImageScorer, val: Tensor, n: int) -> dict[str, Any]:
     """
     check_eval_samples(n, len(val))
     real = scorer.score(val[:n])
-    small = scorer.score(val[:VALIDATION_SAMPLES])
+    small = real if n == VALIDATION_SAMPLES else scorer.score(val[:VALIDATION_SAMPLES])
     return {
         "fid_real_val": real["fid"],
         "class_kl_real_val": real["class_kl"],
