@@ -79,6 +79,9 @@ class Distributed:
             dist.init_process_group(backend, rank=rank, world_size=world)
         try:
             yield cls(rank, world, local, backend)
+            # leave together: a gloo peer torn down while another is still exiting aborted once
+            # ("terminate called without an active exception", a clean-clone make test)
+            dist.barrier()
         finally:
             if joined:
                 dist.destroy_process_group()
