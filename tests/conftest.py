@@ -28,6 +28,20 @@ SHARED = REPO.parent / "shared"
 
 
 @pytest.fixture
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> Callable[[], str]:
+    """Reads what the CLI wrote to stderr since the last read and asserts it is one line with no
+    traceback (the project's standard for bad input); returns the line."""
+
+    def read() -> str:
+        err = capsys.readouterr().err.strip()
+        assert "Traceback" not in err
+        assert len(err.splitlines()) == 1, err
+        return err
+
+    return read
+
+
+@pytest.fixture
 def shared_dir() -> Path:
     """../shared beside the checkout; tests that need it skip with the reason when absent."""
     if not SHARED.is_dir():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,13 +19,6 @@ TINY = [
     "--samples", "4", "--val-images", "20", "--val-every", "2", "--test-images", "40",
     "--checkpoint-every", "2", "--quiet", "--device", "cpu",
 ]  # fmt: skip
-
-
-def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err
-    assert len(err.splitlines()) == 1, err
-    return err
 
 
 def _labels(field: frozenset[tuple[int, int]]) -> list[str]:
@@ -89,13 +83,13 @@ def test_gated_and_kernel_options(capsys: pytest.CaptureFixture[str]) -> None:
     ],
 )
 def test_receptive_field_bad_arguments(
-    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    args: list[str], message: str, one_line_error: Callable[[], str]
 ) -> None:
     with pytest.raises(SystemExit) as exc:
         code = main(["receptive-field", *args])
         raise SystemExit(code)
     assert exc.value.code == 2
-    assert message in _one_line_error(capsys)
+    assert message in one_line_error()
 
 
 # --- pixelcnn ----------------------------------------------------------------------------------
@@ -139,19 +133,19 @@ def test_resume_ends_where_an_uninterrupted_run_ends(run_dir: Path, tmp_path: Pa
     assert resumed["test_nll"] == fresh["test_nll"]
 
 
-def test_pixelcnn_errors(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_pixelcnn_errors(run_dir: Path, tmp_path: Path, one_line_error: Callable[[], str]) -> None:
     assert main(["pixelcnn", "--out", str(run_dir), "--steps", "4", *TINY]) == 2
-    assert "already holds a run" in _one_line_error(capsys)
+    assert "already holds a run" in one_line_error()
     assert main(["pixelcnn", "--out", str(tmp_path / "x"), "--resume", "--quiet"]) == 2
-    assert "no run to resume" in _one_line_error(capsys)
+    assert "no run to resume" in one_line_error()
     assert main(["pixelcnn", "--out", str(run_dir), "--resume", "--channels", "8"]) == 2
-    assert "--channels 8 (the run has 4)" in _one_line_error(capsys)
+    assert "--channels 8 (the run has 4)" in one_line_error()
     assert main(["pixelcnn", "--out", str(tmp_path / "k"), "--kernel", "4", "--quiet"]) == 2
-    assert "odd" in _one_line_error(capsys)
+    assert "odd" in one_line_error()
     with pytest.raises(SystemExit) as exc:
         main(["pixelcnn", "--steps", "0"])
     assert exc.value.code == 2
-    assert "must be >= 1" in _one_line_error(capsys)
+    assert "must be >= 1" in one_line_error()
 
 
 def test_gated_seed_convention_run(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ TOML file sets what it names, flags win over the file, and bad files get one lin
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -126,15 +127,14 @@ def test_a_run_written_before_the_nesting_resumes(tmp_path: Path) -> None:
     ],
 )
 def test_model_settings_that_do_not_fit_get_one_line(
-    tmp_path: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, argv: list[str], message: str, one_line_error: Callable[[], str]
 ) -> None:
     toml = tmp_path / "c.toml"
     toml.write_text("hidden = 9\n[model]\nx_dim = 784\n" if argv[0] == "vae" else "")
     if "--hidden" in argv and argv[0] == "vae":
         toml.write_text("hidden = 9\n[model]\nhidden = 10\n")
     code = main([*argv, "--config", str(toml), "--out", str(tmp_path / "o"), "--quiet"])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and message in err and len(err.splitlines()) == 1, err
+    assert code == 2 and message in one_line_error()
 
 
 def test_resume_refuses_another_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -167,14 +167,13 @@ def test_bad_config_files_get_one_line(
     content: str | None,
     name: str,
     message: str,
-    capsys: pytest.CaptureFixture[str],
+    one_line_error: Callable[[], str],
 ) -> None:
     path = tmp_path / name
     if content is not None:
         path.write_text(content)
     assert main(["vae", "--config", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert message in err and len(err.splitlines()) == 1
+    assert message in one_line_error()
 
 
 def test_an_old_flat_gan_config_with_settings_its_networks_ignored_loads() -> None:
@@ -217,13 +216,12 @@ def test_resume_with_the_runs_own_config_json(tmp_path: Path) -> None:
     ],
 )
 def test_resume_names_the_changed_flag_even_where_the_settings_cannot_fit(
-    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    flags: list[str], message: str, tmp_path: Path, one_line_error: Callable[[], str]
 ) -> None:
     out = tmp_path / "run"
     (out).mkdir()
     config = {"data": "mnist14", "arch": "dcgan", "steps": 4, "model": {"width": 4}}
     (out / "config.json").write_text(json.dumps(config))
     assert main(["gan", "--resume", *flags, "--quiet", "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip()
+    err = one_line_error()
     assert "--resume continues the run as configured" in err and message in err, err
-    assert len(err.splitlines()) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,6 @@ FAST = ["--quiet", "--train-size", "2000", "--test-size", "2000", "--grid", "300
 
 def _metrics(out: Path) -> dict:
     return json.loads((out / "metrics.json").read_text())
-
-
-def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    return err
 
 
 def test_moons_run_writes_everything_and_beats_a_gaussian(tmp_path: Path) -> None:
@@ -78,11 +73,11 @@ def test_binary_images_are_dequantized_and_bounded(tmp_path: Path) -> None:
     ],
 )
 def test_bad_flags_are_one_line_errors(
-    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    flags: list[str], message: str, tmp_path: Path, one_line_error: Callable[[], str]
 ) -> None:
     try:
         code = main(["flow", "--out", str(tmp_path / "x"), "--quiet", *flags])
     except SystemExit as exc:  # argparse rejects bad flag values itself
         code = exc.code
     assert code == 2
-    assert message in _one_line_error(capsys)
+    assert message in one_line_error()

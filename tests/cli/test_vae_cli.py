@@ -6,6 +6,7 @@ import base64
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -56,13 +57,6 @@ class _Images(HTMLParser):
             self.sources.append(a["src"] or "")
         if tag in ("link", "script") and (a.get("href") or a.get("src")):
             self.external.append(tag)
-
-
-def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err
-    assert len(err.splitlines()) == 1, err
-    return err
 
 
 @pytest.fixture(scope="module")
@@ -185,31 +179,31 @@ def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
     ],
 )
 def test_bad_flags_exit_non_zero_with_one_line(
-    argv: list[str], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    argv: list[str], needle: str, tmp_path: Path, one_line_error: Callable[[], str]
 ) -> None:
     out = ["--out", str(tmp_path / "run")] if argv[1] != "eval" else []
     with pytest.raises(SystemExit) as info:
         code = main([*argv, *out, "--quiet"] if argv[1] != "eval" else argv)
         raise SystemExit(code)
     assert info.value.code == 2
-    assert needle in _one_line_error(capsys)
+    assert needle in one_line_error()
 
 
 def test_corrupt_checkpoint_and_clashing_resume(
-    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_dir: Path, tmp_path: Path, one_line_error: Callable[[], str]
 ) -> None:
     bad = tmp_path / "bad.pt"
     bad.write_bytes((run_dir / "checkpoint.pt").read_bytes()[:1000])
     assert main(["vae", "eval", "--checkpoint", str(bad)]) == 2
-    assert "corrupt" in _one_line_error(capsys)
+    assert "corrupt" in one_line_error()
     assert main(["vae", "--out", str(run_dir), "--resume", "--lr", "0.5", "--quiet"]) == 2
-    assert "--lr 0.5" in _one_line_error(capsys)
+    assert "--lr 0.5" in one_line_error()
     assert main(["vae", "--out", str(run_dir), "--quiet", "--updates", "5"]) == 2
-    assert "--resume" in _one_line_error(capsys)
+    assert "--resume" in one_line_error()
 
 
 def test_nan_loss_exits_with_the_update_named(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, one_line_error: Callable[[], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = VAE.loss
     calls = {"n": 0}
@@ -222,7 +216,7 @@ def test_nan_loss_exits_with_the_update_named(
     monkeypatch.setattr(VAE, "loss", loss)
     out = tmp_path / "run"
     assert main(["vae", "--out", str(out), *FAST]) == 2
-    err = _one_line_error(capsys)
+    err = one_line_error()
     assert "update 150" in err and "update 100" in err
     assert (out / "checkpoint.pt").is_file()
 

@@ -11,7 +11,13 @@ import torch
 from torch import nn
 
 from deepgen.errors import ConfigError, ShapeError
-from deepgen.gan.conv import ConvDiscriminator, ConvGANConfig, ConvGenerator, build_conv_gan
+from deepgen.gan.conv import (
+    ConvDiscriminator,
+    ConvGANConfig,
+    ConvGenerator,
+    build_conv_gan,
+    minibatch_std,
+)
 from deepgen.gan.experiment import GANRunConfig, GANTask
 from deepgen.gan.losses import d_loss, r1_penalty
 
@@ -191,3 +197,58 @@ def test_a_short_ns_training_run_teaches_d_and_moves_g() -> None:
     assert loss1 < loss0 - 0.05, (loss0, loss1)
     assert gap1 > 0.1, (gap0, gap1)
     assert 0.05 < mean1 < 0.3, (mean0, mean1)
+
+
+def test_minibatch_std_is_the_mean_feature_std_within_each_group_of_four() -> None:
+    torch.manual_seed(0)
+    h = torch.randn(8, 3, 5, 5, dtype=torch.float64)
+    s = minibatch_std(h)
+    assert s.shape == (8, 1, 5, 5)
+    for g in range(2):  # against numpy-style population std, group by group
+        block = h[4 * g : 4 * g + 4].numpy()
+        expected = float(((block.var(axis=0) + 1e-8) ** 0.5).mean())
+        assert torch.allclose(s[4 * g : 4 * g + 4], torch.full_like(s[:4], expected))
+    same = minibatch_std(torch.ones(4, 3, 5, 5))
+    assert torch.allclose(same, torch.full_like(same, 1e-4))  # no variety: sqrt(1e-8)
+    with pytest.raises(ShapeError, match="groups of 4 images; a batch of 6"):
+        minibatch_std(torch.zeros(6, 3, 5, 5))
+
+
+def test_minibatch_std_couples_images_within_a_group_and_no_further() -> None:
+    """Changing one image moves the logits of its group's other images, not those of the other
+    group: why a data-parallel run whose per-process batch is a multiple of 4 equals one
+    process. Without the option no image moves another's logit."""
+    torch.manual_seed(0)
+    x = torch.bernoulli(torch.full((8, 196), 0.3, dtype=torch.float64))
+    y = x.clone()
+    y[1] = 1 - y[1]  # image 1 of the first group changes
+    for on in (True, False):
+        torch.manual_seed(1)
+        cfg = ConvGANConfig(image_shape=(14, 14), width=4, minibatch_std=on)
+        disc = ConvDiscriminator(cfg).double()
+        before, after = disc(x), disc(y)
+        moved = (before - after).abs() > 1e-9
+        assert moved[1]
+        assert bool(moved[[0, 2, 3]].all()) == on
+        assert not moved[4:].any()
+    assert _param_count(disc) < _param_count(
+        ConvDiscriminator(ConvGANConfig(image_shape=(14, 14), width=4, minibatch_std=True))
+    )  # the head takes one more feature map
+
+
+def test_minibatch_std_discriminator_has_an_r1_double_backward() -> None:
+    torch.manual_seed(0)
+    cfg = ConvGANConfig(image_shape=(14, 14), width=2, minibatch_std=True)
+    disc = ConvDiscriminator(cfg).double()
+    x = torch.rand(4, 196, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(disc, (x,))
+    real = torch.bernoulli(torch.full((8, 196), 0.3))
+    penalty = r1_penalty(ConvDiscriminator(cfg), real)
+    penalty.backward()
+    assert penalty.item() > 0 and math.isfinite(penalty.item())
+
+
+def test_minibatch_std_needs_a_batch_in_groups_of_four() -> None:
+    with pytest.raises(ConfigError, match="--batch-size must be a multiple of 4, got 30"):
+        GANRunConfig(data="mnist14", arch="dcgan", batch_size=30, model={"minibatch_std": True})
+    GANRunConfig(data="mnist14", arch="dcgan", batch_size=32, model={"minibatch_std": True})

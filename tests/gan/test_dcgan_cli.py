@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from deepgen.cli.common import run_config
 from deepgen.cli.main import main
 from deepgen.errors import ConfigError
-from deepgen.gan.experiment import config_for
+from deepgen.gan.conv import ConvDiscriminator
+from deepgen.gan.experiment import GANRunConfig, config_for
 
 
 def test_dcgan_trains_scores_and_samples(tmp_path: Path) -> None:
@@ -86,3 +88,34 @@ def test_more_samples_than_validation_images_are_refused_before_any_training(
     err = capsys.readouterr().err.strip()
     assert "--eval-samples 1001 is more than the 1000 validation images" in err, err
     assert len(err.splitlines()) == 1 and not (out / "classifier.pt").exists()
+
+
+def test_minibatch_std_and_no_spectral_norm_flags_reach_the_networks(tmp_path: Path) -> None:
+    out = tmp_path / "gan"
+    args = ["gan", "--data", "mnist14", "--arch", "dcgan", "--width", "4", "--steps", "3"]
+    args += ["--batch-size", "8", "--minibatch-std", "--eval-samples", "100"]
+    args += ["--classifier-epochs", "1", "--quiet", "--out", str(out)]
+    assert main(args) == 0
+    saved = json.loads((out / "config.json").read_text())["model"]
+    assert saved["minibatch_std"] is True
+    disc = torch.load(out / "checkpoint.pt", weights_only=False)["task"]["disc"]
+    assert disc["net.5.weight"].shape == (1, (2 * 4 + 1) * 3 * 3)  # one more map in the head
+    mlp = ["gan", "--data", "ring8", "--minibatch-std", "--out", str(tmp_path / "mlp")]
+    assert main(mlp) == 2  # the mlp networks have no such option: refused
+    on = config_for("binarized-mnist", data_dir="bm")
+    off = run_config(
+        GANRunConfig, _parse(["--data", "binarized-mnist", "--no-spectral-norm"]), config_for
+    )
+    assert on.model.spectral_norm and not off.model.spectral_norm
+    disc_off = ConvDiscriminator(off.model)
+    assert not any("parametrizations" in k for k in disc_off.state_dict())
+
+
+def _parse(argv: list[str]):
+    import argparse
+
+    from deepgen.cli import gan as gan_cli
+
+    parser = argparse.ArgumentParser()
+    gan_cli.register(parser.add_subparsers())
+    return parser.parse_args(["gan", *argv])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,13 +29,6 @@ def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:
     out = capsys.readouterr().out
     assert len(out.strip().splitlines()) == 1
     return json.loads(out)
-
-
-def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err
-    assert len(err.splitlines()) == 1, err
-    return err
 
 
 def test_spec_answer_for_simultaneous_gda(capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,10 +104,10 @@ def test_general_payoff(capsys: pytest.CaptureFixture[str]) -> None:
     ],
 )
 def test_bad_flags_are_one_line_errors(
-    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+    argv: list[str], needle: str, one_line_error: Callable[[], str]
 ) -> None:
     with pytest.raises(SystemExit) as info:  # argparse exits; deepgen errors return 2
         raise SystemExit(main(["game", *argv]))
     assert info.value.code == 2
-    err = _one_line_error(capsys)
+    err = one_line_error()
     assert needle in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -43,13 +44,6 @@ FILES = {
     "train_log.jsonl",
     "val_log.jsonl",
 }
-
-
-def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err
-    assert len(err.splitlines()) == 1, err
-    return err
 
 
 @pytest.fixture(scope="module")
@@ -159,20 +153,20 @@ def test_mnist14_scores_against_the_real_reference(
     ],
 )
 def test_bad_flags_are_one_line_errors(
-    argv: list[str], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    argv: list[str], needle: str, tmp_path: Path, one_line_error: Callable[[], str]
 ) -> None:
     with pytest.raises(SystemExit) as info:
         raise SystemExit(main(["gan", "--out", str(tmp_path / "x"), *argv]))
     assert info.value.code == 2
-    assert needle in _one_line_error(capsys)
+    assert needle in one_line_error()
 
 
 def test_existing_run_needs_resume_and_resume_needs_a_run(
-    ring_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ring_run: Path, tmp_path: Path, one_line_error: Callable[[], str]
 ) -> None:
     assert main(["gan", "--out", str(ring_run), *TINY]) == 2
-    assert "--resume" in _one_line_error(capsys)
+    assert "--resume" in one_line_error()
     assert main(["gan", "--out", str(tmp_path / "none"), "--resume", "--quiet"]) == 2
-    assert "no run to resume" in _one_line_error(capsys)
+    assert "no run to resume" in one_line_error()
     assert main(["gan", "--out", str(ring_run), "--resume", "--loss", "hinge", "--quiet"]) == 2
-    assert "differ" in _one_line_error(capsys)
+    assert "differ" in one_line_error()

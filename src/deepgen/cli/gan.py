@@ -12,7 +12,7 @@ from deepgen.cli.common import (
     print_json,
     run_config,
 )
-from deepgen.gan.conv import ConvGANConfig
+from deepgen.gan.conv import MINIBATCH_GROUP, ConvGANConfig
 from deepgen.gan.experiment import (
     ARCHS,
     DATA_DEFAULTS,
@@ -104,9 +104,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gp", type=_nonnegative, help=f"WGAN-GP weight λ (default {d.gp})")
     p.add_argument(
         "--spectral-norm",
-        action="store_const",
-        const=True,
-        help="spectrally normalise the discriminator's layers",
+        action=argparse.BooleanOptionalAction,
+        help="spectrally normalise the discriminator's layers (default off; binarized-mnist on)",
+    )
+    p.add_argument(
+        "--minibatch-std",
+        action=argparse.BooleanOptionalAction,
+        help="dcgan: give the discriminator the features' standard deviation over each group "
+        f"of {MINIBATCH_GROUP} images (the batch must be a multiple of {MINIBATCH_GROUP}) "
+        "(default off)",
     )
     p.add_argument(
         "--ema",

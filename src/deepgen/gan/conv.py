@@ -5,7 +5,10 @@ Drop-in replacements for :class:`deepgen.gan.models.Generator` and
 probabilities and ``D(x)`` is [n] logits, so :class:`deepgen.gan.experiment.GANTask` uses them
 unchanged. There is no BatchNorm anywhere (a batch statistic would differ between the processes
 of a data-parallel run, and would couple the examples of a batch); every operation has a double
-backward, so R1 and WGAN-GP penalties (``create_graph=True``) work.
+backward, so R1 and WGAN-GP penalties (``create_graph=True``) work. The one batch statistic on
+offer, ``minibatch_std`` (off by default), is taken over fixed groups of
+:data:`MINIBATCH_GROUP` consecutive images, so a data-parallel run whose per-process batch is a
+multiple of the group sees the same groups as one process.
 
 >>> import torch
 >>> gen, disc = build_conv_gan(ConvGANConfig(image_shape=(14, 14), z_dim=8, width=8))
@@ -29,26 +32,31 @@ from deepgen.errors import ConfigError, ShapeError
 
 IMAGE_SHAPES = ((28, 28), (14, 14))
 _BASE = 7  # the generator starts, and the 28×28 discriminator ends, at 7×7
+MINIBATCH_GROUP = 4  # images per group of the discriminator's minibatch standard deviation
 
 
 @dataclass(frozen=True)
 class ConvGANConfig:
     """Sizes of the convolutional GAN: z ~ N(0, I_{z_dim}); ``width`` = C, the channel unit
     (the generator starts at 4C channels, the discriminator ends at 2C); ``spectral_norm``
-    normalises every layer of the discriminator (as ``GANModelConfig.spectral_norm`` does).
+    normalises every layer of the discriminator (as ``GANModelConfig.spectral_norm`` does);
+    ``minibatch_std`` gives the discriminator's last layer one more feature map, the mean
+    standard deviation of its features over each group of :data:`MINIBATCH_GROUP` images
+    (Karras et al. 2018), so that it can see a batch with too little variety.
 
     ``image_shape`` may be given as a list (as read back from JSON); it is kept as a tuple.
 
     >>> ConvGANConfig(image_shape=[14, 14]).x_dim
     196
-    >>> ConvGANConfig().to_dict()
-    {'image_shape': (28, 28), 'z_dim': 64, 'width': 64, 'spectral_norm': False}
+    >>> ConvGANConfig().to_dict()["image_shape"], sorted(ConvGANConfig().to_dict())
+    ((28, 28), ['image_shape', 'minibatch_std', 'spectral_norm', 'width', 'z_dim'])
     """
 
     image_shape: tuple[int, int] = (28, 28)
     z_dim: int = 64
     width: int = 64
     spectral_norm: bool = False
+    minibatch_std: bool = False
 
     def __post_init__(self) -> None:
         shape = tuple(self.image_shape)
@@ -120,16 +128,42 @@ class ConvGenerator(nn.Module):
         return self(z)
 
 
+def minibatch_std(h: Tensor, group: int = MINIBATCH_GROUP) -> Tensor:
+    """One feature map per image: s = mean over (c, i, j) of sqrt(Var_group h[:, c, i, j] + 1e-8),
+    the variance taken over each run of ``group`` consecutive images (population variance), so
+    every image of a group gets its group's s. [n, C, H, W] → [n, 1, H, W]; n must be a multiple
+    of ``group``.
+
+    >>> h = torch.zeros(8, 2, 3, 3)
+    >>> h[4:] = torch.arange(4.0).view(4, 1, 1, 1)  # the second group varies, the first does not
+    >>> s = minibatch_std(h)
+    >>> s.shape, round(float(s[0, 0, 0, 0]), 4), round(float(s[7, 0, 2, 2]), 4)
+    (torch.Size([8, 1, 3, 3]), 0.0001, 1.118)
+    """
+    n = h.shape[0]
+    if n % group:
+        raise ShapeError(
+            f"the minibatch standard deviation takes groups of {group} images; a batch of {n} "
+            "does not split into them"
+        )
+    grouped = h.unflatten(0, (n // group, group))
+    s = (grouped.var(dim=1, correction=0) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # [n // group]
+    return s.repeat_interleave(group).view(n, 1, 1, 1).expand(n, 1, *h.shape[2:])
+
+
 class ConvDiscriminator(nn.Module):
     """D(x) ∈ ℝ, a logit (or critic value): (1, H, W) → Conv 4×4 stride 2 to C → LeakyReLU(0.2)
-    → Conv 4×4 stride 2 to 2C → LeakyReLU(0.2) → flatten → linear (28×28: 1→14→7 pixels a side;
-    14×14: 1→7→3). Each layer spectrally normalised when ``config.spectral_norm``.
+    → Conv 4×4 stride 2 to 2C → LeakyReLU(0.2) → [the minibatch standard deviation appended as
+    one more channel, when ``config.minibatch_std``] → flatten → linear (28×28: 1→14→7 pixels a
+    side; 14×14: 1→7→3). Each layer spectrally normalised when ``config.spectral_norm``.
 
     >>> disc = ConvDiscriminator(ConvGANConfig())  # 28×28, C = 64
     >>> sum(p.numel() for p in disc.parameters())
     138561
     >>> disc(torch.zeros(3, 784)).shape
     torch.Size([3])
+    >>> ConvDiscriminator(ConvGANConfig(minibatch_std=True))(torch.zeros(4, 784)).shape
+    torch.Size([4])
     """
 
     def __init__(self, cfg: ConvGANConfig) -> None:
@@ -139,20 +173,24 @@ class ConvDiscriminator(nn.Module):
         side = cfg.image_shape[0]
         for _ in range(2):
             side = (side + 2 - 4) // 2 + 1  # a 4×4 stride-2 conv with padding 1
-        self.net = nn.Sequential(
+        maps = 2 * c + int(cfg.minibatch_std)
+        self.net = nn.Sequential(  # net[:4] the features, net[4:] the head
             _sn(nn.Conv2d(1, c, 4, 2, 1), sn),
             nn.LeakyReLU(0.2),
             _sn(nn.Conv2d(c, 2 * c, 4, 2, 1), sn),
             nn.LeakyReLU(0.2),
             nn.Flatten(),
-            _sn(nn.Linear(2 * c * side * side, 1), sn),
+            _sn(nn.Linear(maps * side * side, 1), sn),
         )
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits [n] of flat images [n, H·W]."""
         if x.dim() != 2 or x.shape[1] != self.config.x_dim:
             raise ShapeError(f"expected flat images [n, {self.config.x_dim}], got {list(x.shape)}")
-        return self.net(x.unflatten(1, (1, *self.config.image_shape))).squeeze(-1)
+        h = self.net[:4](x.unflatten(1, (1, *self.config.image_shape)))
+        if self.config.minibatch_std:
+            h = torch.cat([h, minibatch_std(h)], dim=1)
+        return self.net[4:](h).squeeze(-1)
 
 
 def build_conv_gan(cfg: ConvGANConfig) -> tuple[ConvGenerator, ConvDiscriminator]:

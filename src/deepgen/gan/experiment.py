@@ -21,7 +21,7 @@ from deepgen.data import IMAGE_SHAPES, load_dataset
 from deepgen.data.toy import grid_modes, ring_modes, sample_toy
 from deepgen.errors import ConfigError
 from deepgen.gan.classifier import DigitClassifier, load_or_train_classifier
-from deepgen.gan.conv import ConvGANConfig, build_conv_gan
+from deepgen.gan.conv import MINIBATCH_GROUP, ConvGANConfig, build_conv_gan
 from deepgen.gan.losses import LOSSES, d_loss, g_loss, gradient_penalty, r1_penalty
 from deepgen.gan.metrics import class_histogram_kl, frechet_distance, mixture_metrics
 from deepgen.gan.models import EMA, Discriminator, GANModelConfig, Generator
@@ -121,6 +121,11 @@ class GANRunConfig(RunConfig):
         for name in ("beta1", "beta2", "ema"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
+        if getattr(self.model, "minibatch_std", False) and self.batch_size % MINIBATCH_GROUP:
+            raise ConfigError(
+                f"--minibatch-std takes groups of {MINIBATCH_GROUP} images: --batch-size must be "
+                f"a multiple of {MINIBATCH_GROUP}, got {self.batch_size}"
+            )
         if self.r1 < 0 or self.gp < 0:
             raise ConfigError(f"--r1 and --gp must be >= 0, got {self.r1} and {self.gp}")
         for name in (
@@ -408,6 +413,13 @@ class GANExperiment:
             images = data.train.to(session.device)
         self.classifier_seconds = time.perf_counter() - t_cls
         if isinstance(cfg.model, ConvGANConfig):
+            per_process = cfg.batch_size // session.dist.world_size
+            if cfg.model.minibatch_std and per_process % MINIBATCH_GROUP:
+                raise ConfigError(
+                    f"--minibatch-std takes groups of {MINIBATCH_GROUP} images: the batch of "
+                    f"{per_process} per process ({cfg.batch_size} over "
+                    f"{session.dist.world_size}) is not a multiple of {MINIBATCH_GROUP}"
+                )
             gen, disc = build_conv_gan(cfg.model)
             model = {"arch": "dcgan", **cfg.model.to_dict()}
         else:
