@@ -225,3 +225,23 @@ def test_resume_names_the_changed_flag_even_where_the_settings_cannot_fit(
     assert main(["gan", "--resume", *flags, "--quiet", "--out", str(out)]) == 2
     err = one_line_error()
     assert "--resume continues the run as configured" in err and message in err, err
+
+
+def test_a_gan_checkpoint_predating_two_settings_resumes(tmp_path: Path) -> None:
+    """A DCGAN checkpoint written before the run setting straight_through and the model setting
+    minibatch_std existed (its meta lacks both) resumes as their defaults, and ends with the
+    uninterrupted run's log."""
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    argv = ["gan", "--data", "mnist14", "--arch", "dcgan", "--width", "4", "--batch-size", "8"]
+    argv += ["--val-every", "2", "--checkpoint-every", "2", "--eval-samples", "50", "--quiet"]
+    argv += ["--classifier-epochs", "1"]
+    assert main([*argv, "--steps", "4", "--out", str(whole)]) == 0
+    assert main([*argv, "--steps", "2", "--out", str(part)]) == 0
+    state = torch.load(part / "checkpoint.pt", weights_only=False)
+    del state["meta"]["run"]["straight_through"]
+    del state["meta"]["run"]["model"]["minibatch_std"]
+    del state["meta"]["model"]["minibatch_std"]
+    torch.save(state, part / "checkpoint.pt")
+    assert main([*argv, "--steps", "4", "--resume", "--out", str(part)]) == 0
+    logs = [(d / "train_log.jsonl").read_text() for d in (whole, part)]
+    assert logs[0] == logs[1] and logs[0].count("\n") == 4

@@ -252,3 +252,38 @@ def test_minibatch_std_needs_a_batch_in_groups_of_four() -> None:
     with pytest.raises(ConfigError, match="--batch-size must be a multiple of 4, got 30"):
         GANRunConfig(data="mnist14", arch="dcgan", batch_size=30, model={"minibatch_std": True})
     GANRunConfig(data="mnist14", arch="dcgan", batch_size=32, model={"minibatch_std": True})
+
+
+@pytest.mark.parametrize("st", ["probability", "logit"])
+def test_straight_through_passes_the_samples_gradient_to_p_or_to_the_logit(st: str) -> None:
+    """Forward: binary samples b ~ Bernoulli(σ(ℓ)) either way (the same draws from the same
+    seed). Backward: ∂b/∂p = 1 gives the generator the gradient of Σ c·p, ∂b/∂ℓ = 1 that of
+    Σ c·ℓ; on a generator saturated by a large output bias, the first is ~0 and the second is
+    not."""
+    torch.manual_seed(0)
+    cfg = ConvGANConfig(image_shape=(14, 14), z_dim=8, width=4)
+    task = _task(cfg, torch.zeros(8, 196), straight_through=st)
+    z = torch.randn(8, cfg.z_dim)
+    c = torch.randn(8, 196)
+    torch.manual_seed(5)
+    fake = task._fake(z)
+    assert set(fake.unique().tolist()) <= {0.0, 1.0}
+    torch.manual_seed(5)
+    assert torch.equal(fake, torch.bernoulli(task.gen(z).detach()))
+    params = list(task.gen.parameters())
+    got = torch.autograd.grad((c * fake).sum(), params)
+    through = task.gen.logits(z) if st == "logit" else task.gen(z)
+    want = torch.autograd.grad((c * through).sum(), params)
+    for g, w in zip(got, want, strict=True):
+        assert torch.allclose(g, w, atol=1e-6)
+    with torch.no_grad():
+        task.gen.net[-2].bias.fill_(-30.0)  # every pixel off: p(1 − p) ≈ 1e-13
+    saturated = torch.autograd.grad((c * task._fake(z)).sum(), task.gen.fc.weight)[0]
+    assert (saturated.abs().max().item() > 1e-3) == (st == "logit")
+
+
+def test_straight_through_is_refused_where_nothing_is_sampled() -> None:
+    with pytest.raises(ConfigError, match="--straight-through is for binary images"):
+        GANRunConfig(data="ring8", straight_through="logit")
+    with pytest.raises(ConfigError, match="unknown --straight-through 'x'"):
+        GANRunConfig(data="mnist14", straight_through="x")

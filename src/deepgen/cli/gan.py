@@ -18,6 +18,7 @@ from deepgen.gan.experiment import (
     DATA_DEFAULTS,
     GAN_DATA,
     IMAGE_DATA,
+    STRAIGHT_THROUGH,
     GANRunConfig,
     config_for,
     run_gan,
@@ -102,6 +103,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--r1", type=_nonnegative, metavar="GAMMA", help="R1 penalty weight γ (default 0: off)"
     )
     p.add_argument("--gp", type=_nonnegative, help=f"WGAN-GP weight λ (default {d.gp})")
+    p.add_argument(
+        "--straight-through",
+        choices=STRAIGHT_THROUGH,
+        help="images: the gradient of a binary sample b ~ Bernoulli(σ(ℓ)) goes to p (then "
+        "through the sigmoid, vanishing where it saturates) or to the logit ℓ directly "
+        f"(default {d.straight_through})",
+    )
     p.add_argument(
         "--spectral-norm",
         action=argparse.BooleanOptionalAction,

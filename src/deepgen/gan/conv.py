@@ -114,12 +114,16 @@ class ConvGenerator(nn.Module):
         layers += [nn.ReLU(), _sn(nn.Conv2d(c, 1, 3, 1, 1), spectral_norm), nn.Sigmoid()]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: Tensor) -> Tensor:
-        """Map noise [n, z_dim] to pixel probabilities [n, H·W]."""
+    def logits(self, z: Tensor) -> Tensor:
+        """Map noise [n, z_dim] to pixel logits ℓ [n, H·W] (the probabilities are σ(ℓ))."""
         if z.dim() != 2 or z.shape[1] != self.config.z_dim:
             raise ShapeError(f"expected noise [n, {self.config.z_dim}], got {list(z.shape)}")
         h = self.fc(z).unflatten(1, (4 * self.config.width, _BASE, _BASE))
-        return self.net(h).flatten(1)
+        return self.net[:-1](h).flatten(1)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """Map noise [n, z_dim] to pixel probabilities σ(ℓ) [n, H·W]."""
+        return torch.sigmoid(self.logits(z))
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n samples from z ~ N(0, I) (noise from ``generator`` when given)."""

@@ -33,6 +33,9 @@ from deepgen.train.runner import Outcome, ReportFigure, Session, run_experiment
 
 GAN_DATA = ("ring8", "grid25", "mnist14", "binarized-mnist")
 IMAGE_DATA = ("mnist14", "binarized-mnist")
+# the gradient a binary sample b ~ Bernoulli(σ(ℓ)) passes back: to p = σ(ℓ), then through the
+# sigmoid (× p(1 − p), which vanishes where the generator saturates), or to ℓ directly
+STRAIGHT_THROUGH = ("probability", "logit")
 ARCHS = ("mlp", "dcgan")
 TOY_STD = 0.02  # the σ of deepgen.data.toy's ring8 and grid25
 
@@ -74,6 +77,7 @@ class GANRunConfig(RunConfig):
     d_steps: int = 1
     r1: float = 0.0
     gp: float = 10.0
+    straight_through: str = "probability"  # images: ∂b/∂p = 1, or "logit": ∂b/∂ℓ = 1
     ema: float = 0.99
     seed: int = 0
     device: str = "auto"
@@ -126,6 +130,13 @@ class GANRunConfig(RunConfig):
                 f"--minibatch-std takes groups of {MINIBATCH_GROUP} images: --batch-size must be "
                 f"a multiple of {MINIBATCH_GROUP}, got {self.batch_size}"
             )
+        if self.straight_through not in STRAIGHT_THROUGH:
+            raise ConfigError(
+                f"unknown --straight-through {self.straight_through!r}; choose from "
+                f"{', '.join(STRAIGHT_THROUGH)}"
+            )
+        if self.straight_through != "probability" and self.data not in IMAGE_DATA:
+            raise ConfigError("--straight-through is for binary images (the generator samples)")
         if self.r1 < 0 or self.gp < 0:
             raise ConfigError(f"--r1 and --gp must be >= 0, got {self.r1} and {self.gp}")
         for name in (
@@ -277,6 +288,7 @@ class GANTask:
         # --compile: the two networks' forward passes (the penalties' double backward runs
         # through the eager discriminator: torch.compile has no double backward)
         self.G = maybe_compiled(gen.forward, cfg.compile)
+        self.G_logits = maybe_compiled(gen.logits, cfg.compile) if self.modes is None else None
         self.D = maybe_compiled(disc.forward, cfg.compile)
 
     def real_batch(self, update: int, i: int) -> Tensor:
@@ -293,13 +305,19 @@ class GANTask:
         return local(torch.randn(self.cfg.batch_size, z_dim, device=self.device))
 
     def _fake(self, z: Tensor) -> Tensor:
-        """G(z); for binary images, Bernoulli samples of G(z) with the straight-through
-        gradient (forward b ~ Bernoulli(p), backward ∂b/∂p = 1), so the discriminator never
-        tells real from fake by binary vs. grey pixels."""
-        p = self.G(z)
+        """G(z); for binary images, Bernoulli samples b of p = G(z) = σ(ℓ), so the
+        discriminator never tells real from fake by binary vs. grey pixels, with a
+        straight-through gradient: ∂b/∂p = 1 (``probability``: the logits then get
+        p(1 − p) ∂D/∂b, nothing where the generator saturates) or ∂b/∂ℓ = 1 (``logit``: the
+        natural gradient of the Bernoulli, whose Fisher information in ℓ is p(1 − p))."""
         if self.modes is not None:
-            return p
-        return p + (bernoulli(p.detach()) - p).detach()
+            return self.G(z)
+        if self.cfg.straight_through == "logit":
+            logits = self.G_logits(z)
+            b = bernoulli(torch.sigmoid(logits.detach()))
+            return b + (logits - logits.detach())  # exactly b forward (x − x = 0)
+        p = self.G(z)
+        return bernoulli(p.detach()) + (p - p.detach())
 
     def step(self, update: int) -> dict[str, Tensor]:
         cfg = self.cfg

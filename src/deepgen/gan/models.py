@@ -76,6 +76,12 @@ class Generator(nn.Module):
         """Map noise [n, z_dim] to samples [n, x_dim]."""
         return self.net(z)
 
+    def logits(self, z: Tensor) -> Tensor:
+        """Pixel logits ℓ [n, x_dim] of a ``sigmoid`` generator (its output is σ(ℓ))."""
+        if self.config.output != "sigmoid":
+            raise ConfigError("logits are for a generator of binary images (output sigmoid)")
+        return self.net[:-1](z)
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n samples from z ~ N(0, I) (noise from ``generator`` when given)."""
         device = next(self.parameters()).device

@@ -117,19 +117,25 @@ def _claimed(out: Path, resume: bool, dist: Distributed) -> Any:
 
 def _reader(cfg: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """A checkpoint's meta in today's form: run settings nested (checkpoints written before
-    the model's config was nested hold them flat), and model settings added since then at
-    their defaults (a checkpoint predating a setting was built as its default builds)."""
-    model_cls = type(getattr(cfg, "model", None))
-    defaults = (
-        {f.name: f.default for f in fields(model_cls) if f.default is not MISSING}
-        if is_dataclass(model_cls)
-        else {}
-    )
+    the model's config was nested hold them flat), and run and model settings added since then
+    at their defaults (a checkpoint predating a setting was built as its default builds)."""
+
+    def defaults_of(cls: type) -> dict[str, Any]:
+        if not is_dataclass(cls):
+            return {}
+        return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+
+    defaults = defaults_of(type(getattr(cfg, "model", None)))
+    fixed = cfg.identity() if hasattr(cfg, "identity") else {}
+    run_defaults = {k: v for k, v in defaults_of(type(cfg)).items() if k in fixed and k != "model"}
 
     def read(meta: dict[str, Any]) -> dict[str, Any]:
         run, model = meta.get("run"), meta.get("model")
         if isinstance(model, dict):
             meta = {**meta, "model": {**defaults, **model}}
+        if isinstance(run, dict) and isinstance(run.get("model"), dict):
+            settled = {**run_defaults, **run, "model": {**defaults, **run["model"]}}
+            return {**meta, "run": settled}
         if not isinstance(run, dict) or "model" in run:
             return meta
         try:
