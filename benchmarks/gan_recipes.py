@@ -1,0 +1,112 @@
+"""GAN recipes on binarized MNIST compared at equal steps: which change beats the default?
+
+Each recipe is ``deepgen gan`` with the binarized-mnist defaults (DCGAN width 32, spectral
+norm, R1 γ = 10, EMA 0.999, batch 64, Adam 2e-4, β = (0.5, 0.999), seed 0) plus its own flags,
+trained for ``--steps`` generator steps; every ``--val-every`` steps its raw and EMA generators'
+classifier Fréchet distances are taken on 1,000 samples against the test split (real
+validation images score 4.54 at that size; the distance falls with the sample size, so the
+figures compare recipes with one another, not with the 10,000-sample figures). Recipes run one
+after another (never side by side: this is a quality comparison, but its minutes are reported
+too), each in ``OUT/NAME``; a finished recipe is read back, a stopped one resumed. Writes
+``gan_recipes.json``: each recipe's flags, validation curve and seconds. Not a speed benchmark.
+
+    python benchmarks/gan_recipes.py --data-dir ../shared/data/binarized_mnist \
+        --classifier runs/gan/classifier.pt --out runs/recipes --results benchmarks/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from deepgen.cli.main import main as deepgen
+from deepgen.errors import ConfigError
+from deepgen.fileio import write_json
+
+TTUR = ["--lr-g", "1e-4", "--lr-d", "4e-4", "--beta1", "0", "--beta2", "0.9"]
+RECIPES: dict[str, list[str]] = {
+    "default": [],
+    "r1-1": ["--r1", "1"],
+    "hinge-ttur": ["--loss", "hinge", "--r1", "0", *TTUR],
+    "ns-r1-ttur": TTUR,
+    "minibatch-std": ["--minibatch-std"],
+    "st-logit": ["--straight-through", "logit"],
+}
+
+
+def _curve(run: Path) -> list[dict[str, float]]:
+    rows = [json.loads(line) for line in (run / "val_log.jsonl").read_text().splitlines()]
+    return [{k: r[k] for k in ("update", "fid", "fid_ema") if k in r} for r in rows]
+
+
+def run_recipe(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Train (or resume, or read back) one recipe; its flags, curve and seconds."""
+    out = Path(args.out) / name
+    flags = RECIPES[name]
+    argv = ["gan", "--data", args.data, "--arch", "dcgan", "--width", str(args.width)]
+    argv += ["--steps", str(args.steps)]
+    argv += ["--val-every", str(args.val_every), "--checkpoint-every", str(args.val_every)]
+    argv += ["--eval-samples", str(args.eval_samples), "--quiet", "--out", str(out)]
+    if args.data_dir:
+        argv += ["--data-dir", args.data_dir]
+    argv += ["--classifier-epochs", str(args.classifier_epochs), *flags]
+    seconds = 0.0
+    if not (out / "metrics.json").is_file():
+        resume = (out / "checkpoint.pt").is_file()
+        if not resume and args.classifier:
+            out.mkdir(parents=True, exist_ok=True)
+            shutil.copy(args.classifier, out / "classifier.pt")
+        start = time.perf_counter()
+        if deepgen([*argv, *(["--resume"] if resume else [])]) != 0:
+            raise ConfigError(f"recipe {name}: deepgen gan failed (its message is above)")
+        seconds = time.perf_counter() - start
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {
+        "flags": flags,
+        "curve": _curve(out),
+        "updates": metrics["updates"],
+        "fid": metrics["fid"],
+        "fid_ema": metrics["fid_ema"],
+        "fid_real_val": metrics["fid_real_val"],
+        "eval_samples": metrics["eval_samples"],
+        "wall_seconds": metrics["wall_seconds"],
+        "seconds_this_call": seconds,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated names")
+    p.add_argument("--data", default="binarized-mnist", choices=("binarized-mnist", "mnist14"))
+    p.add_argument("--data-dir", help="binarized-mnist: its .amat.gz files")
+    p.add_argument("--classifier", help="a cached classifier.pt of an earlier run (saves time)")
+    p.add_argument("--classifier-epochs", type=int, default=8)
+    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--val-every", type=int, default=1000)
+    p.add_argument("--eval-samples", type=int, default=1000)
+    p.add_argument("--out", default="runs/recipes", help="folder of the runs")
+    p.add_argument("--results", default="benchmarks/results", help="folder of the JSON")
+    args = p.parse_args(argv)
+    names = [n for n in args.recipes.split(",") if n]
+    unknown = sorted(set(names) - set(RECIPES))
+    if unknown:
+        raise ConfigError(f"unknown recipe {unknown[0]!r}; choose from {', '.join(RECIPES)}")
+    result = {
+        "what": "GAN recipes at equal steps: validation Fréchet distance (1,000 samples)",
+        "data": args.data,
+        "width": args.width,
+        "steps": args.steps,
+        "recipes": {name: run_recipe(name, args) for name in names},
+    }
+    Path(args.results).mkdir(parents=True, exist_ok=True)
+    write_json(Path(args.results) / "gan_recipes.json", result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
