@@ -7,7 +7,9 @@ classifier Fréchet distances are taken on 1,000 samples against the test split 
 validation images score 4.54 at that size; the distance falls with the sample size, so the
 figures compare recipes with one another, not with the 10,000-sample figures). Recipes run one
 after another (never side by side: this is a quality comparison, but its minutes are reported
-too), each in ``OUT/NAME``; a finished recipe is read back, a stopped one resumed. Writes
+too), each in ``OUT/NAME``; a finished recipe is read back, a stopped one resumed (or, with
+``--no-train``, reported as far as it got). ``--baseline RUN`` reads the default recipe's curve
+from a longer run with the default settings instead of training it again. Writes
 ``gan_recipes.json``: each recipe's flags, validation curve and seconds. Not a speed benchmark.
 
     python benchmarks/gan_recipes.py --data-dir ../shared/data/binarized_mnist \
@@ -35,12 +37,27 @@ RECIPES: dict[str, list[str]] = {
     "ns-r1-ttur": TTUR,
     "minibatch-std": ["--minibatch-std"],
     "st-logit": ["--straight-through", "logit"],
+    "no-sn": ["--no-spectral-norm"],
+    "no-sn-st-logit": ["--no-spectral-norm", "--straight-through", "logit"],
 }
 
 
 def _curve(run: Path) -> list[dict[str, float]]:
     rows = [json.loads(line) for line in (run / "val_log.jsonl").read_text().splitlines()]
     return [{k: r[k] for k in ("update", "fid", "fid_ema") if k in r} for r in rows]
+
+
+def _stopped(name: str, out: Path) -> dict[str, Any]:
+    """A recipe stopped before its end (``--no-train``): its curve so far, or nothing."""
+    if not (out / "val_log.jsonl").is_file():
+        return {"flags": RECIPES[name], "finished": False, "curve": []}
+    return {"flags": RECIPES[name], "finished": False, "curve": _curve(out)}
+
+
+def _baseline(run: Path, steps: int) -> dict[str, Any]:
+    """The default recipe's curve up to ``steps``, read from a longer run with its settings."""
+    curve = [c for c in _curve(run) if c["update"] <= steps]
+    return {"flags": [], "from_run": str(run), "finished": True, "curve": curve}
 
 
 def run_recipe(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -55,6 +72,8 @@ def run_recipe(name: str, args: argparse.Namespace) -> dict[str, Any]:
         argv += ["--data-dir", args.data_dir]
     argv += ["--classifier-epochs", str(args.classifier_epochs), *flags]
     seconds = 0.0
+    if args.no_train and not (out / "metrics.json").is_file():
+        return _stopped(name, out)
     if not (out / "metrics.json").is_file():
         resume = (out / "checkpoint.pt").is_file()
         if not resume and args.classifier:
@@ -67,6 +86,7 @@ def run_recipe(name: str, args: argparse.Namespace) -> dict[str, Any]:
     metrics = json.loads((out / "metrics.json").read_text())
     return {
         "flags": flags,
+        "finished": True,
         "curve": _curve(out),
         "updates": metrics["updates"],
         "fid": metrics["fid"],
@@ -91,6 +111,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--eval-samples", type=int, default=1000)
     p.add_argument("--out", default="runs/recipes", help="folder of the runs")
     p.add_argument("--results", default="benchmarks/results", help="folder of the JSON")
+    p.add_argument(
+        "--no-train",
+        action="store_true",
+        help="train nothing: finished recipes are read back, stopped ones give their curve so far",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="RUN",
+        help="a longer run with the default settings: its curve up to --steps stands for the "
+        "default recipe (which is then not trained)",
+    )
     args = p.parse_args(argv)
     names = [n for n in args.recipes.split(",") if n]
     unknown = sorted(set(names) - set(RECIPES))
@@ -101,7 +132,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "data": args.data,
         "width": args.width,
         "steps": args.steps,
-        "recipes": {name: run_recipe(name, args) for name in names},
+        "recipes": {
+            name: _baseline(Path(args.baseline), args.steps)
+            if name == "default" and args.baseline
+            else run_recipe(name, args)
+            for name in names
+        },
     }
     Path(args.results).mkdir(parents=True, exist_ok=True)
     write_json(Path(args.results) / "gan_recipes.json", result)

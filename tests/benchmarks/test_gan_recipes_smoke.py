@@ -40,5 +40,16 @@ def test_recipes_train_differently_and_are_read_back(
     again = bench.main(argv)  # finished runs are read back, not trained again
     assert all(r["seconds_this_call"] == 0 for r in again["recipes"].values())
     assert again["recipes"]["default"]["curve"] == rows["default"]["curve"]
+    longer = str(tmp_path / "r" / "default")  # stands for a longer run with the defaults
+    read = bench.main(
+        [*argv[:-1], "default,no-sn", "--steps", "2", "--no-train", "--baseline", longer]
+    )
+    assert read["recipes"]["default"]["curve"] == rows["default"]["curve"][:1]  # up to --steps
+    assert read["recipes"]["no-sn"] == {
+        "flags": ["--no-spectral-norm"],
+        "finished": False,
+        "curve": [],
+    }
+    assert not (tmp_path / "r" / "no-sn").exists()  # --no-train trained nothing
     with pytest.raises(ConfigError, match="unknown recipe 'x'"):
         bench.main([*argv[:-1], "x"])
