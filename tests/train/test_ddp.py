@@ -148,6 +148,27 @@ def test_wgan_gp_under_two_processes(tmp_path: Path) -> None:
     _one_and_two(args, tmp_path, ["modes_covered", "mode_kl"])
 
 
+DCGAN_STD = ["gan", "--data", "mnist14", "--arch", "dcgan", "--width", "4", "--minibatch-std"]
+DCGAN_STD += ["--steps", "6", "--val-every", "3", "--eval-samples", "100"]
+DCGAN_STD += ["--classifier-epochs", "1", "--quiet"]
+
+
+def test_minibatch_std_dcgan_under_two_processes(tmp_path: Path) -> None:
+    """The minibatch standard deviation is taken over groups of 4 consecutive images, so with 8
+    images per process the two processes see the groups of one, and give its numbers."""
+    _one_and_two([*DCGAN_STD, "--batch-size", "16"], tmp_path, ["fid", "fid_ema"])
+
+
+def test_minibatch_std_groups_that_straddle_processes_are_refused(tmp_path: Path) -> None:
+    done = _run([*DCGAN_STD, "--batch-size", "12", "--out", str(tmp_path)], 2)
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("deepgen: error")]
+    assert errors == [
+        "deepgen: error: --minibatch-std takes groups of 4 images: the batch of 6 per process "
+        "(12 over 2) is not a multiple of 4"
+    ], done.stderr[-2000:]
+
+
 def test_a_batch_that_does_not_split_is_one_line(tmp_path: Path) -> None:
     done = _run([*VAE, "--steps", "5", "--batch-size", "25", "--out", str(tmp_path)], 2)
     assert done.returncode != 0

@@ -411,6 +411,13 @@ class GANExperiment:
     def build(self, session: Session) -> tuple[GANTask, dict[str, Any]]:
         """Data, classifier (trained once by rank 0 and cached in the folder), G, D, task."""
         cfg: GANRunConfig = session.cfg
+        per_process = cfg.batch_size // session.dist.world_size
+        if getattr(cfg.model, "minibatch_std", False) and per_process % MINIBATCH_GROUP:
+            raise ConfigError(
+                f"--minibatch-std takes groups of {MINIBATCH_GROUP} images: the batch of "
+                f"{per_process} per process ({cfg.batch_size} over {session.dist.world_size}) "
+                f"is not a multiple of {MINIBATCH_GROUP}"
+            )
         images = scorer = None
         self.classifier_info: dict[str, Any] = {}
         self.reference: dict[str, Any] = {}
@@ -431,13 +438,6 @@ class GANExperiment:
             images = data.train.to(session.device)
         self.classifier_seconds = time.perf_counter() - t_cls
         if isinstance(cfg.model, ConvGANConfig):
-            per_process = cfg.batch_size // session.dist.world_size
-            if cfg.model.minibatch_std and per_process % MINIBATCH_GROUP:
-                raise ConfigError(
-                    f"--minibatch-std takes groups of {MINIBATCH_GROUP} images: the batch of "
-                    f"{per_process} per process ({cfg.batch_size} over "
-                    f"{session.dist.world_size}) is not a multiple of {MINIBATCH_GROUP}"
-                )
             gen, disc = build_conv_gan(cfg.model)
             model = {"arch": "dcgan", **cfg.model.to_dict()}
         else:
