@@ -20,6 +20,7 @@ from deepgen.gan.conv import (
 )
 from deepgen.gan.experiment import GANRunConfig, GANTask
 from deepgen.gan.losses import d_loss, r1_penalty
+from deepgen.gan.metrics import saturated_fraction
 
 SHAPES = [(28, 28), (14, 14)]
 LR_G = LR_D = 2e-4  # the smoke test's rates (the mnist14 defaults)
@@ -276,8 +277,10 @@ def test_straight_through_passes_the_samples_gradient_to_p_or_to_the_logit(st: s
     want = torch.autograd.grad((c * through).sum(), params)
     for g, w in zip(got, want, strict=True):
         assert torch.allclose(g, w, atol=1e-6)
+    assert saturated_fraction(task.gen(z)) < 0.01  # a fresh generator: p near 1/2
     with torch.no_grad():
         task.gen.net[-2].bias.fill_(-30.0)  # every pixel off: p(1 − p) ≈ 1e-13
+    assert saturated_fraction(task.gen(z)) == 1.0
     saturated = torch.autograd.grad((c * task._fake(z)).sum(), task.gen.fc.weight)[0]
     assert (saturated.abs().max().item() > 1e-3) == (st == "logit")
 

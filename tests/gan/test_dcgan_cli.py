@@ -24,6 +24,9 @@ def test_dcgan_trains_scores_and_samples(tmp_path: Path) -> None:
     m = json.loads((out / "metrics.json").read_text())
     assert m["updates"] == 12 and m["fid_ema"] > m["fid_real_val"] > 0
     assert m["real_val_images"] == m["eval_samples"] == 200  # the reference at the same size
+    val = [json.loads(line) for line in (out / "val_log.jsonl").read_text().splitlines()]
+    for row in [m, *val]:  # the share of saturated pixels, each validation and at the end
+        assert 0 <= row["saturated"] <= 1 and 0 <= row["saturated_ema"] <= 1
     model = json.loads((out / "config.json").read_text())
     assert (model["arch"], model["model"]["width"]) == ("dcgan", 8)
     assert "DCGAN-style convolutional" in (out / "report.html").read_text()

@@ -8,13 +8,20 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from deepgen.data import load_dataset
 from deepgen.data.toy import ring_modes, sample_toy
 from deepgen.errors import ShapeError
 from deepgen.gan.classifier import accuracy, load_or_train_classifier
 from deepgen.gan.experiment import TOY_STD, ImageScorer, toy_modes
-from deepgen.gan.metrics import class_histogram_kl, frechet_distance, mixture_metrics
+from deepgen.gan.metrics import (
+    class_histogram_kl,
+    frechet_distance,
+    mixture_metrics,
+    saturated_fraction,
+)
 
 
 def test_real_mixture_scores_match_theory() -> None:
@@ -92,3 +99,9 @@ def test_image_scores_rank_real_above_a_mode_collapsed_generator(tmp_path) -> No
     assert real["fid"] < collapsed["fid"] and real["fid"] < noise["fid"]
     assert real["class_kl"] < 0.05 < 1.0 < collapsed["class_kl"]
     assert np.argmax(collapsed["class_counts"]) == 1
+
+
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=50))
+def test_saturated_fraction_counts_probabilities_near_0_or_1(ps: list[float]) -> None:
+    expected = sum(p <= 0.01 or p >= 1 - 0.01 for p in ps) / len(ps)
+    assert saturated_fraction(torch.tensor([ps], dtype=torch.float64)) == pytest.approx(expected)

@@ -163,7 +163,8 @@ def _train(args: argparse.Namespace) -> int:
         if cfg.data in IMAGE_DATA and f"fid{suffix}" in metrics:
             lines.append(
                 f"  {name}: classifier Fréchet distance {metrics[f'fid{suffix}']:.3f}, "
-                f"class KL to uniform {metrics[f'class_kl{suffix}']:.4f}"
+                f"class KL to uniform {metrics[f'class_kl{suffix}']:.4f}, "
+                f"saturated pixels {metrics[f'saturated{suffix}']:.1%}"
             )
         elif f"modes_covered{suffix}" in metrics:
             lines.append(

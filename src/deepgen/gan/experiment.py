@@ -23,7 +23,13 @@ from deepgen.errors import ConfigError
 from deepgen.gan.classifier import DigitClassifier, load_or_train_classifier
 from deepgen.gan.conv import MINIBATCH_GROUP, ConvGANConfig, build_conv_gan
 from deepgen.gan.losses import LOSSES, d_loss, g_loss, gradient_penalty, r1_penalty
-from deepgen.gan.metrics import class_histogram_kl, frechet_distance, mixture_metrics
+from deepgen.gan.metrics import (
+    SATURATED,
+    class_histogram_kl,
+    frechet_distance,
+    mixture_metrics,
+    saturated_fraction,
+)
 from deepgen.gan.models import EMA, Discriminator, GANModelConfig, Generator
 from deepgen.shard import bernoulli, local
 from deepgen.train import EpochSampler, TrainResult
@@ -376,6 +382,7 @@ class GANTask:
                 s = self.scorer.score(torch.bernoulli(x, generator=g))
                 out[f"fid{suffix}"] = s["fid"]
                 out[f"class_kl{suffix}"] = s["class_kl"]
+                out[f"saturated{suffix}"] = saturated_fraction(x)
         return out
 
     def validate(self, update: int) -> dict[str, float]:
@@ -556,7 +563,11 @@ def _figures(
             files["probabilities"] = plot_image_tiles(
                 probs.numpy(), (side, side), out / "probabilities.png", "Pixel probabilities"
             )
-            keys = [("fid", "classifier Fréchet distance"), ("class_kl", "class KL to uniform")]
+            keys = [
+                ("fid", "classifier Fréchet distance"),
+                ("class_kl", "class KL to uniform"),
+                ("saturated", f"pixels with p outside ({SATURATED}, {1 - SATURATED})"),
+            ]
     real = reference.get(f"fid_real_val_{VALIDATION_SAMPLES}")  # validation's sample size
     files["metrics_curve"] = plot_metric_curves(
         result.val,

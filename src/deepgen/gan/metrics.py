@@ -76,3 +76,20 @@ def class_histogram_kl(labels: Tensor, classes: int = 10) -> float:
     p = counts / counts.sum()
     nz = p > 0
     return float((p[nz] * (p[nz] * classes).log()).sum())
+
+
+SATURATED = 0.01  # a pixel probability within this of 0 or 1 is saturated
+
+
+def saturated_fraction(probs: Tensor, margin: float = SATURATED) -> float:
+    """Fraction of pixel probabilities p outside (margin, 1 − margin): where the sigmoid's
+    derivative p(1 − p) ≤ margin(1 − margin), so a straight-through gradient to p barely
+    reaches the logit ℓ.
+
+    >>> saturated_fraction(torch.tensor([[0.001, 0.5, 0.999, 0.2]]))
+    0.5
+    """
+    if not 0 < margin < 0.5:
+        raise ValueError(f"margin must be in (0, 0.5), got {margin}")
+    p = probs.detach()
+    return float(((p <= margin) | (p >= 1 - margin)).double().mean())
