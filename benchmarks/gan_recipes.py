@@ -39,6 +39,7 @@ RECIPES: dict[str, list[str]] = {
     "st-logit": ["--straight-through", "logit"],
     "no-sn": ["--no-spectral-norm"],
     "no-sn-st-logit": ["--no-spectral-norm", "--straight-through", "logit"],
+    "no-sn-r1-100": ["--no-spectral-norm", "--r1", "100"],
 }
 
 
