@@ -50,9 +50,8 @@ def _curve(run: Path) -> list[dict[str, float]]:
 
 def _stopped(name: str, out: Path) -> dict[str, Any]:
     """A recipe stopped before its end (``--no-train``): its curve so far, or nothing."""
-    if not (out / "val_log.jsonl").is_file():
-        return {"flags": RECIPES[name], "finished": False, "curve": []}
-    return {"flags": RECIPES[name], "finished": False, "curve": _curve(out)}
+    curve = _curve(out) if (out / "val_log.jsonl").is_file() else []
+    return {"flags": RECIPES[name], "finished": False, "curve": curve}
 
 
 def _baseline(run: Path, steps: int) -> dict[str, Any]:
