@@ -12,7 +12,7 @@ from deepgen import fileio
 from deepgen.data import load_dataset
 from deepgen.errors import CheckpointError, ConfigError, TrainingError
 from deepgen.train import EpochSampler, Trainer, TrainerConfig, load_checkpoint, save_checkpoint
-from deepgen.train.loop import resolve_device
+from deepgen.train.loop import meta_differences, resolve_device
 from deepgen.vae import VAE
 from deepgen.vae.experiment import VAERunConfig, VAETask
 
@@ -156,8 +156,31 @@ def test_corrupt_or_missing_checkpoint_gives_one_line_error(tmp_path: Path) -> N
 def test_resume_refuses_another_configuration(tmp_path: Path) -> None:
     _trainer(_task(), tmp_path, 60).run()
     other = Trainer(_task(), TrainerConfig(updates=100, quiet=True), tmp_path, meta={"test": 2})
-    with pytest.raises(CheckpointError, match="another configuration"):
+    with pytest.raises(CheckpointError, match="another configuration") as info:
         other.run(resume=True)
+    assert "(test: 1 in the checkpoint, 2 now)" in str(info.value)
+
+
+def test_resume_accepts_a_checkpoint_that_predates_a_recorded_fact(tmp_path: Path) -> None:
+    """A meta key added since the checkpoint was written (the flow's ``levels``) is filled,
+    not taken for another configuration; a key the checkpoint does record must still agree."""
+    _trainer(_task(), tmp_path, 60).run()
+    newer = {"test": 1, "levels": 2}
+    cfg = TrainerConfig(updates=70, val_every=50, checkpoint_every=60, quiet=True)
+    assert Trainer(_task(), cfg, tmp_path, meta=newer).run(resume=True).updates == 70
+    cfg = TrainerConfig(updates=80, val_every=50, checkpoint_every=60, quiet=True)
+    clash = Trainer(_task(), cfg, tmp_path, meta={"test": 1, "levels": 256})
+    with pytest.raises(CheckpointError, match="levels: 2 in the checkpoint, 256 now"):
+        clash.run(resume=True)
+
+
+def test_meta_differences_names_nested_settings_and_caps_the_list() -> None:
+    saved = {"run": {"lr": 0.1, "seed": 0, "a": 1, "b": 1}, "kind": "vae"}
+    now = {"run": {"lr": 0.2, "seed": 1, "a": 2, "b": 2}, "kind": "vae"}
+    text = meta_differences(saved, now)
+    assert text.startswith("run.a: 1 in the checkpoint, 2 now; run.b: 1 in the checkpoint")
+    assert text.endswith("; and 1 more")
+    assert meta_differences({"x": 1}, {}) == "x: 1 in the checkpoint, (not recorded) now"
 
 
 def test_epoch_sampler_is_a_pure_function_of_the_update() -> None:

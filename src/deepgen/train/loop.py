@@ -36,6 +36,34 @@ from deepgen.train.tensorboard import TensorBoardLog
 PRECISIONS = ("fp32", "bf16")
 
 
+UNFILLED = ("kind", "run")  # meta keys every checkpoint has written: never taken as missing
+
+
+def meta_differences(saved: dict[str, Any], now: dict[str, Any], limit: int = 3) -> str:
+    """The settings two checkpoint metas disagree on, nested ones dotted, as one short line:
+    ``run.lr: 0.002 in the checkpoint, 0.001 now``.
+
+    >>> meta_differences({"run": {"lr": 0.002, "seed": 0}}, {"run": {"lr": 0.001, "seed": 0}})
+    'run.lr: 0.002 in the checkpoint, 0.001 now'
+    """
+
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    a, b = flat(saved), flat(now)
+    keys = [k for k in sorted(set(a) | set(b)) if a.get(k, ...) != b.get(k, ...)]
+    missing = "(not recorded)"
+    parts = [f"{k}: {a.get(k, missing)} in the checkpoint, {b.get(k, missing)} now" for k in keys]
+    more = f"; and {len(parts) - limit} more" if len(parts) > limit else ""
+    return "; ".join(parts[:limit]) + more
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` → CUDA when available, else CPU; ``cpu``; ``cuda`` (an error if absent)."""
     if name == "auto":
@@ -184,10 +212,14 @@ class Trainer:
 
     def _restore(self) -> tuple[int, float]:
         state = load_checkpoint(self.checkpoint_path)
-        if self.read_meta(state.get("meta") or {}) != self.meta:
+        saved = self.read_meta(state.get("meta") or {})
+        # a fact the meta records today but did not when the checkpoint was written (the
+        # flow's ``levels``) is not a contradiction: what it is derived from is in ``run``
+        saved = {**{k: v for k, v in self.meta.items() if k not in UNFILLED}, **saved}
+        if saved != self.meta:
             raise CheckpointError(
-                f"{self.checkpoint_path} was written by a run with another configuration; "
-                "use a new --out or the same settings"
+                f"{self.checkpoint_path} was written by a run with another configuration "
+                f"({meta_differences(saved, self.meta)}); use a new --out or the same settings"
             )
         self.task.load_state_dict(state["task"])
         torch.set_rng_state(state["rng"]["torch"])
