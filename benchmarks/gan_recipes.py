@@ -40,6 +40,8 @@ RECIPES: dict[str, list[str]] = {
     "no-sn": ["--no-spectral-norm"],
     "no-sn-st-logit": ["--no-spectral-norm", "--straight-through", "logit"],
     "no-sn-r1-100": ["--no-spectral-norm", "--r1", "100"],
+    "bgan-8": ["--boundary-seeking", "8"],
+    "no-sn-bgan-8": ["--no-spectral-norm", "--boundary-seeking", "8"],
 }
 
 

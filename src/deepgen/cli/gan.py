@@ -111,6 +111,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"(default {d.straight_through})",
     )
     p.add_argument(
+        "--boundary-seeking",
+        type=int,
+        metavar="M",
+        help="images: train the generator by the boundary-seeking loss for binary data (Hjelm "
+        "et al. 2018): M samples of each noise draw, their log-likelihood weighted by "
+        "softmax D(x); no gradient through the samples; M >= 2, ns or minimax loss "
+        f"(default {d.boundary_seeking}: off, straight-through)",
+    )
+    p.add_argument(
         "--spectral-norm",
         action=argparse.BooleanOptionalAction,
         help="spectrally normalise the discriminator's layers (default off; binarized-mnist on)",

@@ -22,7 +22,14 @@ from deepgen.data.toy import grid_modes, ring_modes, sample_toy
 from deepgen.errors import ConfigError
 from deepgen.gan.classifier import DigitClassifier, load_or_train_classifier
 from deepgen.gan.conv import MINIBATCH_GROUP, ConvGANConfig, build_conv_gan
-from deepgen.gan.losses import LOSSES, d_loss, g_loss, gradient_penalty, r1_penalty
+from deepgen.gan.losses import (
+    LOSSES,
+    boundary_seeking_loss,
+    d_loss,
+    g_loss,
+    gradient_penalty,
+    r1_penalty,
+)
 from deepgen.gan.metrics import (
     SATURATED,
     class_histogram_kl,
@@ -84,6 +91,7 @@ class GANRunConfig(RunConfig):
     r1: float = 0.0
     gp: float = 10.0
     straight_through: str = "probability"  # images: ∂b/∂p = 1, or "logit": ∂b/∂ℓ = 1
+    boundary_seeking: int = 0  # images: M samples per z for the BGAN generator loss; 0 off
     ema: float = 0.99
     seed: int = 0
     device: str = "auto"
@@ -143,6 +151,8 @@ class GANRunConfig(RunConfig):
             )
         if self.straight_through != "probability" and self.data not in IMAGE_DATA:
             raise ConfigError("--straight-through is for binary images (the generator samples)")
+        if self.boundary_seeking:
+            self._check_boundary_seeking()
         if self.r1 < 0 or self.gp < 0:
             raise ConfigError(f"--r1 and --gp must be >= 0, got {self.r1} and {self.gp}")
         for name in (
@@ -159,6 +169,25 @@ class GANRunConfig(RunConfig):
                 raise ConfigError(
                     f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
                 )
+
+    def _check_boundary_seeking(self) -> None:
+        m = self.boundary_seeking
+        if m < 2:
+            raise ConfigError(
+                f"--boundary-seeking takes M >= 2 samples per noise draw (0: off), got {m}"
+            )
+        if self.data not in IMAGE_DATA:
+            raise ConfigError("--boundary-seeking is for binary images (the generator samples)")
+        if self.loss not in ("ns", "minimax"):
+            raise ConfigError(
+                f"--boundary-seeking weighs samples by exp D(x), the density ratio a logit of "
+                f"the ns or minimax discriminator estimates; not --loss {self.loss}"
+            )
+        if self.straight_through != "probability":
+            raise ConfigError(
+                "--boundary-seeking sends no gradient through the samples: "
+                "--straight-through does not apply"
+            )
 
 
 # Per-data defaults, applied under the flags a user gives.
@@ -325,6 +354,18 @@ class GANTask:
         p = self.G(z)
         return bernoulli(p.detach()) + (p - p.detach())
 
+    def _boundary_seeking(self, z: Tensor) -> Tensor:
+        """The BGAN generator loss on ``boundary_seeking`` = M binary samples of each z
+        (:func:`deepgen.gan.losses.boundary_seeking_loss`); D sees the M·n samples as one
+        batch, sample-major, so that a group of consecutive images shares its m."""
+        logits = self.G_logits(z)
+        m = self.cfg.boundary_seeking
+        with torch.no_grad():
+            p = torch.sigmoid(logits).expand(m, *logits.shape).contiguous()
+            samples = bernoulli(p, dim=1)  # the global batch is split along dim 1 (the z)
+            d_logits = self.D(samples.flatten(0, 1)).view(m, len(z))
+        return boundary_seeking_loss(logits, samples, d_logits)
+
     def step(self, update: int) -> dict[str, Tensor]:
         cfg = self.cfg
         self.disc.requires_grad_(True)
@@ -343,7 +384,10 @@ class GANTask:
             (loss_d + penalty).backward()
             self.opt_d.step()
         self.disc.requires_grad_(False)
-        loss_g = g_loss(cfg.loss, self.D(self._fake(self._noise())))
+        if cfg.boundary_seeking:
+            loss_g = self._boundary_seeking(self._noise())
+        else:
+            loss_g = g_loss(cfg.loss, self.D(self._fake(self._noise())))
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()

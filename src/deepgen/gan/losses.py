@@ -9,6 +9,11 @@ With r = D(x_real), f = D(G(z)) (logits; critic values for WGAN), each loss is m
 - hinge: L_D = E relu(1 − r) + E relu(1 + f); L_G = −E f.
 
 R1 (Mescheder et al. 2018): (γ/2) E_real ‖∇_x D(x)‖², added to L_D.
+
+Boundary-seeking generator loss for binary data (Hjelm et al. 2018, discrete BGAN): no
+gradient passes through the samples; the generator's log-likelihood of M samples of each z is
+weighted by D's estimate of the density ratio p_data/p_g = exp D(x) (a logit of the ns or
+minimax discriminator), normalised over the M samples.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from deepgen.errors import ConfigError
+from deepgen.errors import ConfigError, ShapeError
 from deepgen.shard import draw
 
 LOSSES = ("minimax", "ns", "wgan-gp", "hinge")
@@ -47,6 +52,30 @@ def g_loss(name: str, fake: Tensor) -> Tensor:
     if name == "ns":
         return F.softplus(-fake).mean()
     return -fake.mean()
+
+
+def boundary_seeking_loss(logits: Tensor, samples: Tensor, d_logits: Tensor) -> Tensor:
+    """L_G = −(1/n) Σ_i Σ_m w̃_im log g(x_im | z_i), w̃_im = softmax_m D(x_im) (no gradient),
+    log g(x | z_i) = Σ_j x_j log σ(ℓ_ij) + (1 − x_j) log σ(−ℓ_ij); ``logits`` [n, P] are G's
+    pixel logits ℓ, ``samples`` [M, n, P] binary draws from them, ``d_logits`` [M, n] D's
+    outputs on them. Its gradient in ℓ_i is −(1/n) Σ_m w̃_im (x_im − σ(ℓ_i)): as M grows it
+    moves g(· | z_i) towards g · exp D, normalised.
+
+    >>> logits = torch.zeros(1, 2, requires_grad=True)
+    >>> samples = torch.tensor([[[1.0, 0.0]], [[0.0, 0.0]]])  # M = 2 samples of one z
+    >>> boundary_seeking_loss(logits, samples, torch.tensor([[5.0], [-5.0]])).backward()
+    >>> logits.grad.round(decimals=3)  # the sample D prefers has pixel 0 on: its logit rises
+    tensor([[-0.5000,  0.5000]])
+    """
+    if samples.dim() != 3 or samples.shape[1:] != logits.shape:
+        raise ShapeError(
+            f"samples must be [M, {', '.join(map(str, logits.shape))}], got {list(samples.shape)}"
+        )
+    weights = torch.softmax(d_logits.detach(), dim=0)
+    log_g = -F.binary_cross_entropy_with_logits(
+        logits.expand_as(samples), samples, reduction="none"
+    ).sum(-1)
+    return -(weights * log_g).sum(0).mean()
 
 
 def _input_grad(disc: nn.Module, x: Tensor) -> Tensor:
