@@ -249,6 +249,26 @@ def test_minibatch_std_discriminator_has_an_r1_double_backward() -> None:
     assert penalty.item() > 0 and math.isfinite(penalty.item())
 
 
+@pytest.mark.parametrize("sn", [False, True])
+def test_a_deeper_discriminator_keeps_sizes_and_the_r1_double_backward(sn: bool) -> None:
+    """d_depth 3 puts two 3×3 stride-1 convolutions after each strided one: same output, the
+    image still reduced 14 → 7 → 3; every convolution spectrally normalised when asked."""
+    torch.manual_seed(0)
+    cfg = ConvGANConfig(image_shape=(14, 14), width=2, d_depth=3, spectral_norm=sn)
+    disc = ConvDiscriminator(cfg).double()
+    convs = [m for m in disc.modules() if isinstance(m, nn.Conv2d)]
+    assert [m.kernel_size for m in convs] == [(4, 4), (3, 3), (3, 3)] * 2
+    assert [m.stride for m in convs] == [(2, 2), (1, 1), (1, 1)] * 2
+    normalised = [m for m in disc.modules() if hasattr(m, "parametrizations")]
+    assert len(normalised) == (7 if sn else 0)  # six convolutions and the head
+    x = torch.rand(3, 196, dtype=torch.float64, requires_grad=True)
+    assert disc(x).shape == (3,)
+    disc.eval()  # in training mode spectral norm takes a power-iteration step every call
+    assert torch.autograd.gradgradcheck(disc, (x,))
+    with pytest.raises(ConfigError, match="d_depth must be an integer >= 1, got 0"):
+        ConvGANConfig(d_depth=0)
+
+
 def test_minibatch_std_needs_a_batch_in_groups_of_four() -> None:
     with pytest.raises(ConfigError, match="--batch-size must be a multiple of 4, got 30"):
         GANRunConfig(data="mnist14", arch="dcgan", batch_size=30, model={"minibatch_std": True})

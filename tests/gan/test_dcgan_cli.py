@@ -93,16 +93,20 @@ def test_more_samples_than_validation_images_are_refused_before_any_training(
     assert len(err.splitlines()) == 1 and not (out / "classifier.pt").exists()
 
 
-def test_minibatch_std_and_no_spectral_norm_flags_reach_the_networks(tmp_path: Path) -> None:
+def test_minibatch_std_d_depth_and_no_spectral_norm_flags_reach_the_networks(
+    tmp_path: Path,
+) -> None:
     out = tmp_path / "gan"
     args = ["gan", "--data", "mnist14", "--arch", "dcgan", "--width", "4", "--steps", "3"]
-    args += ["--batch-size", "8", "--minibatch-std", "--eval-samples", "100"]
+    args += ["--batch-size", "8", "--minibatch-std", "--eval-samples", "100", "--d-depth", "2"]
     args += ["--classifier-epochs", "1", "--quiet", "--out", str(out)]
     assert main(args) == 0
     saved = json.loads((out / "config.json").read_text())["model"]
-    assert saved["minibatch_std"] is True
+    assert saved["minibatch_std"] is True and saved["d_depth"] == 2
     disc = torch.load(out / "checkpoint.pt", weights_only=False)["task"]["disc"]
-    assert disc["net.5.weight"].shape == (1, (2 * 4 + 1) * 3 * 3)  # one more map in the head
+    # d_depth 2: a 3×3 convolution after each strided one (net.2 and net.6), the head at net.9
+    assert disc["net.2.weight"].shape == (4, 4, 3, 3) and disc["net.6.weight"].shape == (8, 8, 3, 3)
+    assert disc["net.9.weight"].shape == (1, (2 * 4 + 1) * 3 * 3)  # one more map in the head
     mlp = ["gan", "--data", "ring8", "--minibatch-std", "--out", str(tmp_path / "mlp")]
     assert main(mlp) == 2  # the mlp networks have no such option: refused
     on = config_for("binarized-mnist", data_dir="bm")

@@ -75,6 +75,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--width", type=positive_int, help=f"dcgan channel unit (default {ConvGANConfig().width})"
     )
+    p.add_argument(
+        "--d-depth",
+        type=positive_int,
+        help="dcgan: the discriminator's convolutions at each of its two resolutions, the first "
+        f"4×4 stride 2, the others 3×3 (default {ConvGANConfig().d_depth})",
+    )
     p.add_argument("--loss", choices=LOSSES, help=f"objective (default {d.loss})")
     p.add_argument(
         "--steps",

@@ -42,14 +42,16 @@ class ConvGANConfig:
     normalises every layer of the discriminator (as ``GANModelConfig.spectral_norm`` does);
     ``minibatch_std`` gives the discriminator's last layer one more feature map, the mean
     standard deviation of its features over each group of :data:`MINIBATCH_GROUP` images
-    (Karras et al. 2018), so that it can see a batch with too little variety.
+    (Karras et al. 2018), so that it can see a batch with too little variety; ``d_depth`` is
+    the number of the discriminator's convolutions at each of its two resolutions (the first
+    4×4 stride 2, the others 3×3 stride 1, as in the SNGAN "standard CNN" discriminator).
 
     ``image_shape`` may be given as a list (as read back from JSON); it is kept as a tuple.
 
     >>> ConvGANConfig(image_shape=[14, 14]).x_dim
     196
     >>> ConvGANConfig().to_dict()["image_shape"], sorted(ConvGANConfig().to_dict())
-    ((28, 28), ['image_shape', 'minibatch_std', 'spectral_norm', 'width', 'z_dim'])
+    ((28, 28), ['d_depth', 'image_shape', 'minibatch_std', 'spectral_norm', 'width', 'z_dim'])
     """
 
     image_shape: tuple[int, int] = (28, 28)
@@ -57,6 +59,7 @@ class ConvGANConfig:
     width: int = 64
     spectral_norm: bool = False
     minibatch_std: bool = False
+    d_depth: int = 1
 
     def __post_init__(self) -> None:
         shape = tuple(self.image_shape)
@@ -64,7 +67,7 @@ class ConvGANConfig:
             choices = " or ".join(str(s) for s in IMAGE_SHAPES)
             raise ConfigError(f"image_shape must be {choices} for the conv GAN, got {shape}")
         object.__setattr__(self, "image_shape", shape)
-        for name in ("z_dim", "width"):
+        for name in ("z_dim", "width", "d_depth"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
@@ -159,7 +162,9 @@ class ConvDiscriminator(nn.Module):
     """D(x) ∈ ℝ, a logit (or critic value): (1, H, W) → Conv 4×4 stride 2 to C → LeakyReLU(0.2)
     → Conv 4×4 stride 2 to 2C → LeakyReLU(0.2) → [the minibatch standard deviation appended as
     one more channel, when ``config.minibatch_std``] → flatten → linear (28×28: 1→14→7 pixels a
-    side; 14×14: 1→7→3). Each layer spectrally normalised when ``config.spectral_norm``.
+    side; 14×14: 1→7→3). ``config.d_depth`` = k > 1 follows each strided convolution with k − 1
+    3×3 stride-1 ones (same channels, LeakyReLU). Each layer spectrally normalised when
+    ``config.spectral_norm``.
 
     >>> disc = ConvDiscriminator(ConvGANConfig())  # 28×28, C = 64
     >>> sum(p.numel() for p in disc.parameters())
@@ -168,6 +173,8 @@ class ConvDiscriminator(nn.Module):
     torch.Size([3])
     >>> ConvDiscriminator(ConvGANConfig(minibatch_std=True))(torch.zeros(4, 784)).shape
     torch.Size([4])
+    >>> sum(p.numel() for p in ConvDiscriminator(ConvGANConfig(d_depth=2)).parameters())
+    323073
     """
 
     def __init__(self, cfg: ConvGANConfig) -> None:
@@ -177,24 +184,26 @@ class ConvDiscriminator(nn.Module):
         side = cfg.image_shape[0]
         for _ in range(2):
             side = (side + 2 - 4) // 2 + 1  # a 4×4 stride-2 conv with padding 1
+        layers: list[nn.Module] = []
+        channels = 1
+        for out in (c, 2 * c):
+            layers += [_sn(nn.Conv2d(channels, out, 4, 2, 1), sn), nn.LeakyReLU(0.2)]
+            for _ in range(cfg.d_depth - 1):
+                layers += [_sn(nn.Conv2d(out, out, 3, 1, 1), sn), nn.LeakyReLU(0.2)]
+            channels = out
+        self.features = len(layers)  # net[:features] the features, net[features:] the head
         maps = 2 * c + int(cfg.minibatch_std)
-        self.net = nn.Sequential(  # net[:4] the features, net[4:] the head
-            _sn(nn.Conv2d(1, c, 4, 2, 1), sn),
-            nn.LeakyReLU(0.2),
-            _sn(nn.Conv2d(c, 2 * c, 4, 2, 1), sn),
-            nn.LeakyReLU(0.2),
-            nn.Flatten(),
-            _sn(nn.Linear(maps * side * side, 1), sn),
-        )
+        layers += [nn.Flatten(), _sn(nn.Linear(maps * side * side, 1), sn)]
+        self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits [n] of flat images [n, H·W]."""
         if x.dim() != 2 or x.shape[1] != self.config.x_dim:
             raise ShapeError(f"expected flat images [n, {self.config.x_dim}], got {list(x.shape)}")
-        h = self.net[:4](x.unflatten(1, (1, *self.config.image_shape)))
+        h = self.net[: self.features](x.unflatten(1, (1, *self.config.image_shape)))
         if self.config.minibatch_std:
             h = torch.cat([h, minibatch_std(h)], dim=1)
-        return self.net[4:](h).squeeze(-1)
+        return self.net[self.features :](h).squeeze(-1)
 
 
 def build_conv_gan(cfg: ConvGANConfig) -> tuple[ConvGenerator, ConvDiscriminator]:
