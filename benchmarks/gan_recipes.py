@@ -42,6 +42,8 @@ RECIPES: dict[str, list[str]] = {
     "no-sn-r1-100": ["--no-spectral-norm", "--r1", "100"],
     "bgan-8": ["--boundary-seeking", "8"],
     "no-sn-bgan-8": ["--no-spectral-norm", "--boundary-seeking", "8"],
+    "bgan-8-slow-g": ["--boundary-seeking", "8", "--lr-g", "5e-5"],
+    "d-depth-2": ["--d-depth", "2"],
 }
 
 

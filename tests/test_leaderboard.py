@@ -184,3 +184,45 @@ def test_a_stopped_leaderboard_resumes_to_the_uninterrupted_rows(
     assert resumed_log == (whole / "pixelcnn" / "train_log.jsonl").read_text()
     assert main([*TINY, "--out", str(stopped), "--resume"]) == 2  # finished: nothing to resume
     assert "already holds a finished leaderboard" in capsys.readouterr().err
+
+
+BURDA_2 = {"z_dim": 100, "z2_dim": 50, "hidden2": 100}
+
+
+@pytest.mark.parametrize(
+    ("model", "figure"),
+    [
+        ({"z_dim": 50, "objective": "elbo", "samples": 1}, 86.76),
+        ({"z_dim": 50, "objective": "iwae", "samples": 50}, 84.78),
+        ({**BURDA_2, "objective": "elbo", "samples": 1}, 85.33),
+        ({**BURDA_2, "objective": "iwae", "samples": 50}, 82.90),
+        ({**BURDA_2, "objective": "iwae", "samples": 5}, None),  # not a column we hold
+        ({"z_dim": 50, "objective": "elbo", "samples": 1, "hidden": 300}, None),
+        ({"z_dim": 50, "objective": "elbo", "samples": 1, "posterior": "iaf"}, None),
+        ({"z_dim": 32, "objective": "elbo", "samples": 1}, None),
+    ],
+)
+def test_a_vae_row_carries_the_figure_of_the_model_it_holds(
+    tmp_path: Path, model: dict, figure: float | None
+) -> None:
+    """The published figure of a VAE or IWAE row is that of Burda et al.'s model with the
+    checkpoint's settings (one or two stochastic layers, ELBO with k = 1 or IWAE with k = 50),
+    and none for a model they did not publish; read from the checkpoint, trained or loaded."""
+    from dataclasses import asdict
+
+    from deepgen.leaderboard import BURDA_COMMON, _row
+    from deepgen.train import save_checkpoint
+    from deepgen.vae.model import VAEConfig
+
+    settings = {**asdict(VAEConfig()), **BURDA_COMMON, **model}
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"meta": {"kind": "vae", "run": {"model": settings}}})
+    cfg = LeaderboardConfig(families=("vae",), epochs=1.0)
+    result = {"test_nll": 90.0, "stderr": 1.0, "wall_seconds": 60.0, "updates": 5}
+    row = _row("vae", cfg, {**result, "test_images": 10}, path, str(path))
+    assert row["published"] == figure
+    if figure is not None:
+        layers = "2 stochastic layers" if "z2_dim" in model else "1 stochastic layer"
+        assert layers in row["reference"] and f"k = {model['samples']}" in row["reference"]
+    else:
+        assert row["reference"] is None

@@ -48,6 +48,53 @@ PUBLISHED: dict[str, dict[str, tuple[float, str]]] = {
         "pixelcnn": (81.30, "van den Oord et al. 2016: PixelCNN"),
     }
 }
+# Burda et al. 2016's models on binarized MNIST: tanh MLPs with two deterministic layers of 200
+# units below the first stochastic layer, a Gaussian posterior and a standard normal prior;
+# (z_dim, z2_dim, hidden2) gives the stochastic layers, (objective, k) the column of Table 1
+BURDA_COMMON = {
+    "arch": "mlp",
+    "hidden": 200,
+    "depth": 2,
+    "activation": "tanh",
+    "posterior": "gaussian",
+    "prior": "normal",
+}
+BURDA_LAYERS = {(50, None, None): 1, (100, 50, 100): 2}
+BURDA_TABLE_1 = {
+    (1, "elbo", 1): 86.76,
+    (1, "iwae", 50): 84.78,
+    (2, "elbo", 1): 85.33,
+    (2, "iwae", 50): 82.90,
+}
+
+
+def published_figure(
+    data: str, family: str, model: dict[str, Any] | None = None
+) -> tuple[float | None, str | None]:
+    """The published −log p(x) a row is compared with, and its reference. A VAE or IWAE row's
+    figure is that of the Burda et al. model its checkpoint holds (``model``: its settings),
+    and none for any other model, whose figure nobody has published.
+
+    >>> published_figure("binarized-mnist", "vae", {**BURDA_COMMON, "z_dim": 100,
+    ...     "z2_dim": 50, "hidden2": 100, "objective": "iwae", "samples": 50})
+    (82.9, 'Burda et al. 2016, Table 1: IWAE, 2 stochastic layers, k = 50')
+    >>> published_figure("binarized-mnist", "vae", {**BURDA_COMMON, "z_dim": 32})
+    (None, None)
+    """
+    if family not in ("vae", "iwae") or model is None:
+        return PUBLISHED.get(data, {}).get(family, (None, None))
+    if data != "binarized-mnist" or any(model.get(k) != v for k, v in BURDA_COMMON.items()):
+        return None, None
+    layers = BURDA_LAYERS.get((model.get("z_dim"), model.get("z2_dim"), model.get("hidden2")))
+    objective, k = model.get("objective"), model.get("samples")
+    figure = BURDA_TABLE_1.get((layers, objective, k))  # type: ignore[arg-type]
+    if figure is None:
+        return None, None
+    name = "VAE" if objective == "elbo" else "IWAE"
+    plural = "layer" if layers == 1 else "layers"
+    return figure, f"Burda et al. 2016, Table 1: {name}, {layers} stochastic {plural}, k = {k}"
+
+
 # what each family's learning curve plots (train_log key, label); the GAN's losses are not nats
 CURVES: dict[str, tuple[str, str] | None] = {
     "vae": ("loss", "−ELBO per minibatch"),
@@ -258,9 +305,21 @@ def _train_family(
 
 
 def _row(
-    family: str, cfg: LeaderboardConfig, result: dict[str, Any], loaded: str | None = None
+    family: str,
+    cfg: LeaderboardConfig,
+    result: dict[str, Any],
+    checkpoint: Path,
+    loaded: str | None = None,
 ) -> dict[str, Any]:
-    published, reference = PUBLISHED.get(cfg.data, {}).get(family, (None, None))
+    model = None
+    if family in ("vae", "iwae"):  # the figure of the model the checkpoint holds
+        from deepgen.vae.model import VAEConfig
+
+        run = load_checkpoint(checkpoint).get("meta", {}).get("run", {})
+        # older checkpoints hold the model's settings flat in the run's, without those added
+        # since (which the model was then built at, as their defaults build it)
+        model = {**asdict(VAEConfig()), **run.get("model", run)}
+    published, reference = published_figure(cfg.data, family, model)
     extra = {}
     if family == "gan":  # the offline sample metrics, against real held-out images
         extra["sample_metrics"] = {
@@ -400,10 +459,10 @@ def run_leaderboard(
                 result = {"curve": CURVES[family]}
             elif loaded is None:
                 result = _train_family(family, cfg, folder, sizes, quiet, resume)
-                rows.append(_row(family, cfg, result, loaded))
+                rows.append(_row(family, cfg, result, folder / "checkpoint.pt"))
             else:
                 result = {**score_checkpoint(family, loaded, cfg), "curve": CURVES[family]}
-                rows.append(_row(family, cfg, result, loaded))
+                rows.append(_row(family, cfg, result, Path(loaded), loaded))
             # the rows so far, so that a stop later in a long leaderboard loses nothing
             write_json(out / "partial.json", {"rows": rows, "config": asdict(cfg)})
             samples[family] = folder / "samples.png"
