@@ -184,8 +184,8 @@ MODELS = {
     "pixelcnn": "PixelCNN, 6 masked layers of 32 channels (smaller than the paper's)",
     "flow": "multi-scale flow (2 scales × 4 steps: ActNorm, 1×1 conv, affine coupling; 32 "
     "channels), variational dequantization",
-    "gan": "DCGAN-style (width 32, no batch norm), non-saturating loss, spectral norm and R1 "
-    "(γ = 10) on D, generator EMA",
+    "gan": "DCGAN-style (width 32, no batch norm; D with two convolutions at each resolution), "
+    "non-saturating loss, spectral norm and R1 (γ = 10) on D, generator EMA",
 }
 
 

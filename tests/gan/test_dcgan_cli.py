@@ -41,6 +41,8 @@ def test_28x28_settings_and_refusals(tmp_path: Path) -> None:
     cfg = config_for("binarized-mnist", data_dir=str(tmp_path / "bm"))
     assert (cfg.arch, cfg.model.z_dim, cfg.batch_size) == ("dcgan", 64, 64)
     assert cfg.model.image_shape == (28, 28) and cfg.model.spectral_norm
+    assert cfg.model.d_depth == 2  # the deeper discriminator on 28×28 binary digits
+    assert config_for("mnist14", arch="dcgan").model.d_depth == 1
     with pytest.raises(ConfigError, match="--arch dcgan is for images"):
         config_for("ring8", arch="dcgan")
     with pytest.raises(ConfigError, match="unknown arch"):

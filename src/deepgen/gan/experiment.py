@@ -218,6 +218,9 @@ DATA_DEFAULTS: dict[str, dict[str, Any]] = {
         "lr_g": 2e-4,
         "lr_d": 2e-4,
         "z_dim": 64,
+        # a 3×3 convolution after each strided one in D: 43.0 / 53.6 (raw / EMA, 1,000 samples)
+        # at 5,000 steps against 75.7 / 85.8 with one (benchmarks/results/gan_recipes.json)
+        "d_depth": 2,
         "val_every": 500,
     },
 }
