@@ -1,7 +1,8 @@
 """GAN recipes on binarized MNIST compared at equal steps: which change beats the default?
 
 Each recipe is ``deepgen gan`` with the binarized-mnist defaults (DCGAN width 32, spectral
-norm, R1 γ = 10, EMA 0.999, batch 64, Adam 2e-4, β = (0.5, 0.999), seed 0) plus its own flags,
+norm, R1 γ = 10, EMA 0.999, batch 64, Adam 2e-4, β = (0.5, 0.999), seed 0) and the
+discriminator they were compared with, ``--d-depth 1`` (the default then), plus its own flags,
 trained for ``--steps`` generator steps; every ``--val-every`` steps its raw and EMA generators'
 classifier Fréchet distances are taken on 1,000 samples against the test split (real
 validation images score 4.54 at that size; the distance falls with the sample size, so the
@@ -69,6 +70,7 @@ def run_recipe(name: str, args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out) / name
     flags = RECIPES[name]
     argv = ["gan", "--data", args.data, "--arch", "dcgan", "--width", str(args.width)]
+    argv += ["--d-depth", "1"]  # the base they were compared on; a recipe's own flag wins
     argv += ["--steps", str(args.steps)]
     argv += ["--val-every", str(args.val_every), "--checkpoint-every", str(args.val_every)]
     argv += ["--eval-samples", str(args.eval_samples), "--quiet", "--out", str(out)]
