@@ -216,7 +216,7 @@ def test_a_vae_row_carries_the_figure_of_the_model_it_holds(
 
     settings = {**asdict(VAEConfig()), **BURDA_COMMON, **model}
     path = tmp_path / "checkpoint.pt"
-    save_checkpoint(path, {"meta": {"kind": "vae", "run": {"model": settings}}})
+    save_checkpoint(path, {"meta": {"kind": "vae", "model": settings}})
     cfg = LeaderboardConfig(families=("vae",), epochs=1.0)
     result = {"test_nll": 90.0, "stderr": 1.0, "wall_seconds": 60.0, "updates": 5}
     row = _row("vae", cfg, {**result, "test_images": 10}, path, str(path))

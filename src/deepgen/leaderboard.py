@@ -315,10 +315,8 @@ def _row(
     if family in ("vae", "iwae"):  # the figure of the model the checkpoint holds
         from deepgen.vae.model import VAEConfig
 
-        run = load_checkpoint(checkpoint).get("meta", {}).get("run", {})
-        # older checkpoints hold the model's settings flat in the run's, without those added
-        # since (which the model was then built at, as their defaults build it)
-        model = {**asdict(VAEConfig()), **run.get("model", run)}
+        # the model's settings, read as deepgen.vae.experiment.load_vae reads them
+        model = asdict(VAEConfig(**load_checkpoint(checkpoint)["meta"]["model"]))
     published, reference = published_figure(cfg.data, family, model)
     extra = {}
     if family == "gan":  # the offline sample metrics, against real held-out images
